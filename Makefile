@@ -1,0 +1,61 @@
+# Thin wrapper over CMake. The two set-up commands of the README are `make run` and
+# `make test`; both install what is missing first (Debian 12, as root).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-bench
+PREFIX     ?= /usr/local
+FUZZ_TIME  ?= 300
+CMAKE      ?= cmake
+GENERATOR  ?= Ninja
+
+# What the build needs.
+DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
+	libcli11-dev libyaml-cpp-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
+	libicu-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
+# What the test tiers need: GoogleTest, bats, clang with the sanitizer/libFuzzer runtime,
+# man to check the pages, zsh and fish to check the generated completions, Debian's python3.
+DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-base \
+	zsh fish python3
+# Peers measured by `make bench` only.
+DEPS_BENCH := python3 time
+
+.PHONY: all deps deps-bench build test run bench fuzz install clean
+
+all: build
+
+deps:
+	@tests/deps $(DEPS_BUILD) $(DEPS_TEST)
+
+deps-bench:
+	@tests/deps $(DEPS_BENCH)
+
+$(BUILD)/build.ninja:
+	$(CMAKE) -S . -B $(BUILD) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCMAKE_INSTALL_SYSCONFDIR=/etc
+
+build: deps $(BUILD)/build.ninja
+	$(CMAKE) --build $(BUILD)
+
+test: deps
+	@tests/run-tests
+
+run: build
+	@examples/run-example $(BUILD)
+
+bench: deps deps-bench
+	$(CMAKE) -S . -B $(BENCH_BUILD) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DPOSTERN_TESTS=OFF
+	$(CMAKE) --build $(BENCH_BUILD)
+	@tests/bench/run $(BENCH_BUILD)
+
+fuzz: deps
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(ASAN_BUILD) -G $(GENERATOR) \
+		-DPOSTERN_SANITIZE=ON -DPOSTERN_FUZZ=ON
+	$(CMAKE) --build $(ASAN_BUILD)
+	@tests/fuzz/run $(ASAN_BUILD) $(FUZZ_TIME)
+
+install: build
+	$(CMAKE) --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
