@@ -18,7 +18,7 @@ DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-base \
 	zsh fish python3
 # Peers measured by `make bench` only.
-DEPS_BENCH := python3 time
+DEPS_BENCH := python3 time bc
 
 .PHONY: all deps deps-bench build test run bench fuzz install clean
 
