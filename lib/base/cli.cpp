@@ -292,7 +292,7 @@ int run_main(int argc, char** argv, CLI::App& app, const ToolSpec& spec, const T
   app.add_option("--set", common.sets, "override one configuration key (key=value)")
       ->type_name("KEY=VALUE")
       ->group("Common options");
-  app.add_option("--log-format", common.log_format, "log line format")
+  CLI::Option* log_format = app.add_option("--log-format", common.log_format, "log line format")
       ->check(CLI::IsMember({"text", "logfmt", "json"}))
       ->group("Common options");
   app.add_option("--completion", completion, "print a shell completion script")
@@ -320,6 +320,7 @@ int run_main(int argc, char** argv, CLI::App& app, const ToolSpec& spec, const T
       std::cout << *script;
       return 0;
     }
+    common.log_format_given = log_format->count() > 0;
     log_configure({.format = *parse_log_format(common.log_format), .program = spec.name});
     if (load_config) {
       if (auto st = load_config(common); !st) return finish(fail(st.error()));

@@ -38,6 +38,7 @@ struct CommonOptions {
   std::string config_file;        // -c FILE
   std::vector<std::string> sets;  // --set key=value, repeatable, in order
   std::string log_format = "text";
+  bool log_format_given = false;  // --log-format was on the command line
 };
 
 using ConfigLoader = std::function<Status(const CommonOptions&)>;

@@ -1,0 +1,280 @@
+// The schema: every key of postern.yaml, its type, default and meaning, in one table.
+// Validation, defaults, the postern.yaml(5) page and `postern config show` all read it.
+//
+// To add a key, add a row. Sections (`log:`) are implied by dotted paths; a list of
+// mappings is a kTable row plus one row per field, "<table>[].<field>".
+#include <array>
+
+#include "config/internal.h"
+
+namespace postern::config::internal {
+namespace {
+
+constexpr std::string_view kListenerModes =
+    "mx|submission|submissions|lmtp|imap|imaps|jmap|dav|metrics";
+
+const std::array kSchema = {
+    KeySpec{.path = "server.hostname",
+            .type = Type::kString,
+            .default_value = "${sys:hostname}",
+            .doc = "Host name this server announces in SMTP greetings, Received: fields and "
+                   "Authentication-Results.",
+            .default_doc = "the machine's host name (gethostname(2))"},
+    KeySpec{.path = "server.user",
+            .type = Type::kString,
+            .default_value = "postern",
+            .doc = "Unprivileged user the supervisor runs the services as."},
+    KeySpec{.path = "server.data_dir",
+            .type = Type::kPath,
+            .default_value = "/var/lib/postern",
+            .doc = "Directory for the store, message blobs and runtime state."},
+    KeySpec{.path = "log.format",
+            .type = Type::kEnum,
+            .default_value = "logfmt",
+            .doc = "Format of log lines: text for people, logfmt (key=value) or json for "
+                   "collectors.",
+            .values = "text|logfmt|json"},
+    KeySpec{.path = "log.level",
+            .type = Type::kEnum,
+            .default_value = "info",
+            .doc = "Least severe level that is logged.",
+            .values = "debug|info|warn|error"},
+    KeySpec{.path = "dns.servers",
+            .type = Type::kList,
+            .default_value = "[]",
+            .doc = "Recursive resolvers to query; empty means the system resolver "
+                   "(/etc/resolv.conf).",
+            .item = Type::kHostPort},
+    KeySpec{.path = "dns.timeout",
+            .type = Type::kDuration,
+            .default_value = "5s",
+            .doc = "How long to wait for one DNS answer."},
+    KeySpec{.path = "store.engine",
+            .type = Type::kEnum,
+            .default_value = "sqlite",
+            .doc = "Database engine: sqlite (embedded, one machine) or postgresql (shared by "
+                   "several machines).",
+            .values = "sqlite|postgresql"},
+    KeySpec{.path = "store.path",
+            .type = Type::kPath,
+            .default_value = "${server.data_dir}/store.db",
+            .doc = "SQLite database file (store.engine sqlite)."},
+    KeySpec{.path = "store.url",
+            .type = Type::kString,
+            .default_value = "",
+            .doc = "PostgreSQL connection string, libpq conninfo or URI (store.engine "
+                   "postgresql); keep the password in ${file:...}."},
+    KeySpec{.path = "smtp.max_message_size",
+            .type = Type::kSize,
+            .default_value = "35M",
+            .doc = "Largest message accepted, announced in the EHLO SIZE keyword (RFC 1870)."},
+    KeySpec{.path = "smtp.max_recipients",
+            .type = Type::kInt,
+            .default_value = "100",
+            .doc = "Most RCPT TO commands accepted per transaction (RFC 5321 4.5.3.1.8 asks "
+                   "for at least 100)."},
+    KeySpec{.path = "smtp.auth_requires_tls",
+            .type = Type::kBool,
+            .default_value = "true",
+            .doc = "Offer AUTH only on TLS-protected connections (RFC 4954 4)."},
+    KeySpec{.path = "listeners",
+            .type = Type::kTable,
+            .default_value = "[]",
+            .doc = "Sockets the supervisor binds and hands to the services."},
+    KeySpec{.path = "listeners[].name",
+            .type = Type::kString,
+            .default_value = "",
+            .doc = "Name of the socket, unique, passed to the service in LISTEN_FDNAMES.",
+            .required = true,
+            .unique = true},
+    KeySpec{.path = "listeners[].address",
+            .type = Type::kHostPort,
+            .default_value = "",
+            .doc = "Address and port to bind, e.g. 0.0.0.0:25 or [::]:993.",
+            .required = true},
+    KeySpec{.path = "listeners[].mode",
+            .type = Type::kEnum,
+            .default_value = "",
+            .doc = "Protocol served on the socket (mx: SMTP from other servers, submission: "
+                   "STARTTLS on 587, submissions: TLS on 465, imaps: TLS on 993).",
+            .values = kListenerModes,
+            .required = true},
+    KeySpec{.path = "include",
+            .type = Type::kPath,
+            .default_value = "",
+            .doc = "A directory (relative to this file) whose *.yaml files, in sorted order, "
+                   "are merged into this one; or a single file. Only in the main file.",
+            .default_doc = "none"},
+};
+
+std::string join_values(std::string_view values, std::string_view sep) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    size_t bar = values.find('|', start);
+    out += values.substr(start, bar - start);
+    if (bar == std::string_view::npos) break;
+    out += sep;
+    start = bar + 1;
+  }
+  return out;
+}
+
+// scdoc treats * and _ as formatting and \ as an escape.
+std::string scdoc_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '*' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::span<const KeySpec> schema() { return kSchema; }
+
+const KeySpec* find_spec(std::string_view path) {
+  for (const KeySpec& s : kSchema) {
+    if (s.path == path) return &s;
+  }
+  return nullptr;
+}
+
+std::string type_name(Type type, Type item) {
+  switch (type) {
+    case Type::kString:
+      return "string";
+    case Type::kInt:
+      return "integer";
+    case Type::kBool:
+      return "bool";
+    case Type::kDuration:
+      return "duration";
+    case Type::kSize:
+      return "size";
+    case Type::kHostPort:
+      return "host:port";
+    case Type::kPath:
+      return "path";
+    case Type::kEnum:
+      return "enum";
+    case Type::kList:
+      return "list of " + type_name(item, Type::kString);
+    case Type::kTable:
+      return "list of mappings";
+  }
+  return "?";
+}
+
+std::string type_description(const KeySpec& spec) {
+  switch (spec.type) {
+    case Type::kString:
+      return "a string";
+    case Type::kInt:
+      return "an integer";
+    case Type::kBool:
+      return "true or false";
+    case Type::kDuration:
+      return "a duration like 30s, 5m, 4h or 5d";
+    case Type::kSize:
+      return "a size like 512K, 10M or 1G";
+    case Type::kHostPort:
+      return "host:port";
+    case Type::kPath:
+      return "a path";
+    case Type::kEnum:
+      return "one of " + join_values(spec.values, ", ");
+    case Type::kList:
+      return "a list of " + type_name(spec.item, Type::kString) + " values";
+    case Type::kTable:
+      return "a list of mappings";
+  }
+  return "?";
+}
+
+}  // namespace postern::config::internal
+
+namespace postern::config {
+
+using internal::KeySpec;
+using internal::Type;
+
+std::string schema_scdoc() {
+  std::string out;
+  out +=
+      "postern.yaml(5)\n\n"
+      "# NAME\n\n"
+      "postern.yaml - configuration of the Postern mail server\n\n"
+      "# DESCRIPTION\n\n"
+      "One YAML file configures every Postern program; each reads the keys it needs. "
+      "Give it with *-c* _FILE_; override single keys with *--set* _key=value_ "
+      "(repeatable, applied in order after the file and its includes; the value is a YAML "
+      "scalar or flow value such as *[a, b]*).\n\n"
+      "Unknown keys and keys given twice are errors. *postern check* reports every error "
+      "at once as _file:line:col: message_; programs exit 78 on a bad configuration.\n\n"
+      "# SUBSTITUTION\n\n"
+      "In any value, *${env:*_NAME_*}* is replaced by the environment variable _NAME_ "
+      "(an error if unset), *${file:*_PATH_*}* by the contents of _PATH_ with one trailing "
+      "newline removed (relative to the directory of the file that uses it; an error if "
+      "unreadable), and *$$* by a single *$*. Any other *$* is kept as written.\n\n"
+      "# INCLUDE\n\n"
+      "*include:* _DIR_ merges every *\\*.yaml* file of _DIR_ (relative to the main file), "
+      "in sorted order, into the main file. Mappings merge recursively; a key defined in "
+      "two files is an error naming both places.\n\n"
+      "# TYPES\n\n"
+      "[[ *type*\n"
+      ":[ *written as*\n"
+      "|  string\n"
+      ":  any scalar\n"
+      "|  path\n"
+      ":  a file name; relative names are relative to the directory of the file that sets "
+      "them (to the working directory for *--set*)\n"
+      "|  duration\n"
+      ":  number and unit s, m, h or d, several may follow each other: 30s, 5m, 1h30m, 5d\n"
+      "|  size\n"
+      ":  bytes, or a number with K, M, G or T (KB, KiB...; powers of 1024): 512K, 35MB\n"
+      "|  host:port\n"
+      ":  127.0.0.1:25, mail.example.org:25, [::1]:993\n"
+      "|  bool\n"
+      ":  true or false\n"
+      "|  enum\n"
+      ":  one of the listed words\n\n"
+      "# KEYS\n\n";
+  for (const KeySpec& s : internal::schema()) {
+    out += "*" + internal::scdoc_escape(s.path) + "* (" +
+           internal::scdoc_escape(internal::type_name(s.type, s.item));
+    if (s.type == Type::kEnum)
+      out += ": " + internal::scdoc_escape(internal::join_values(s.values, ", "));
+    out += ")\n";
+    out += "\t" + internal::scdoc_escape(s.doc) + "\n";
+    if (s.required) {
+      out += "\tRequired.\n";
+    } else if (!s.default_doc.empty()) {
+      out += "\tDefault: " + internal::scdoc_escape(s.default_doc) + ".\n";
+    } else if (s.default_value.empty()) {
+      out += "\tDefault: empty.\n";
+    } else {
+      out += "\tDefault: *" + internal::scdoc_escape(s.default_value) + "*.\n";
+    }
+    out += "\n";
+  }
+  out +=
+      "# EXAMPLE\n\n"
+      "```\n"
+      "server:\n"
+      "  hostname: mail.example.org\n"
+      "log:\n"
+      "  level: info\n"
+      "listeners:\n"
+      "  - name: mx\n"
+      "    address: 0.0.0.0:25\n"
+      "    mode: mx\n"
+      "include: conf.d/\n"
+      "```\n\n"
+      "# SEE ALSO\n\n"
+      "*postern*(7)\n";
+  return out;
+}
+
+}  // namespace postern::config
