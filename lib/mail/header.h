@@ -66,6 +66,9 @@ struct ContentType {
   // Parameters in order with lower-cased names; RFC 2231 continuations joined and
   // charset-decoded, RFC 2047 words in values decoded.
   std::vector<std::pair<std::string, std::string>> params;
+  // RFC 2231 5 language tags of extended parameters, lower-cased parameter name first
+  // ("title*=us-ascii'en'..." gives {"title", "en"}); empty tags are not listed.
+  std::vector<std::pair<std::string, std::string>> languages;
 
   // Value of a parameter (case-insensitive name) or nullptr.
   const std::string* param(std::string_view name) const;
