@@ -64,8 +64,9 @@ CommandDesc describe(const CLI::App& app, std::string name) {
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_group().empty()) continue;  // hidden
     std::vector<std::string> choices;
-    ValueKind kind = opt->get_type_size() == 0 ? ValueKind::kNone
-                                                : kind_of(opt->get_type_name(), choices);
+    // Flags (--help, --text) expect no items; everything else takes a value.
+    ValueKind kind = opt->get_items_expected_max() == 0 ? ValueKind::kNone
+                                                         : kind_of(opt->get_type_name(), choices);
     if (opt->get_positional() && opt->get_lnames().empty() && opt->get_snames().empty()) {
       d.positional = kind;
       continue;

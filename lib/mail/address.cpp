@@ -62,9 +62,16 @@ struct Pending {
       }
       if (!addr.empty()) a.address = utf8_or_latin1(addr);
       a.name = name(true);
+    } else if (std::string_view addr = detail::trim(bare);
+               addr.find('@') == std::string_view::npos && !phrase.empty() &&
+               comments.empty()) {
+      // No angle brackets, no '@', no comment: words like "From: Whomever" are not an
+      // addr-spec but a name without an address — what mail clients display (and what
+      // the stalwart-mail-parser corpus expects). With a comment ("NO (posting not
+      // allowed)") the comment is the name and the word stays the address.
+      a.name = name(true);
     } else {
       // No angle brackets: the text is the addr-spec, comments give the name.
-      std::string_view addr = detail::trim(bare);
       if (!addr.empty()) a.address = utf8_or_latin1(addr);
       a.name = name(false);
     }

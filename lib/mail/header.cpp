@@ -17,12 +17,6 @@ std::string to_lower(std::string_view s) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   size_t b = 0, e = s.size();
@@ -392,6 +386,13 @@ std::vector<std::string> parse_comma_list(std::string_view raw) {
   }
   if (start < s.size()) emit(s.substr(start));
   return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (detail::ascii_lower(a[i]) != detail::ascii_lower(b[i])) return false;
+  return true;
 }
 
 }  // namespace postern::mail

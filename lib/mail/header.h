@@ -21,6 +21,9 @@
 
 namespace postern::mail {
 
+// ASCII case-insensitive equality, for field names and MIME tokens.
+bool iequals(std::string_view a, std::string_view b);
+
 // Unfolds (RFC 5322 2.2.3: CRLF/LF followed by WSP is removed) and trims surrounding
 // whitespace, including the trailing line break. No decoding.
 std::string unfold(std::string_view raw);

@@ -14,7 +14,7 @@ inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 std::string to_lower(std::string_view s);
-bool iequals(std::string_view a, std::string_view b);
+using mail::iequals;
 std::string_view trim(std::string_view s);
 
 // The field body proper: `raw` up to the first line break that is not followed by WSP

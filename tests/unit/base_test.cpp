@@ -252,6 +252,10 @@ TEST(Completion, ScriptsDescribeOptions) {
   EXPECT_NE(bash->find("compgen -d"), std::string::npos);
   EXPECT_NE(bash->find("'fast slow'"), std::string::npos);
   EXPECT_NE(bash->find("complete -F _postern_demo demo"), std::string::npos);
+  // Flags take no value: completing after --text offers options again, not nothing.
+  EXPECT_EQ(bash->find("--text)"), std::string::npos);
+  EXPECT_EQ(bash->find("--help|-h)"), std::string::npos);
+  EXPECT_NE(bash->find("--header)"), std::string::npos);
   auto zsh = completion_script(app, "demo", "zsh");
   ASSERT_TRUE(zsh);
   EXPECT_EQ(zsh->rfind("#compdef demo", 0), 0u);
