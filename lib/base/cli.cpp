@@ -63,6 +63,12 @@ CommandDesc describe(const CLI::App& app, std::string name) {
   d.help = app.get_description();
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_group().empty()) continue;  // hidden
+    // --help and --version are left out so that a prefix like --he completes to the
+    // program's own option (--header); both are in every man page.
+    if (opt == app.get_help_ptr() || opt == app.get_help_all_ptr() ||
+        opt == app.get_version_ptr()) {
+      continue;
+    }
     std::vector<std::string> choices;
     // Flags (--help, --text) expect no items; everything else takes a value.
     ValueKind kind = opt->get_items_expected_max() == 0 ? ValueKind::kNone
