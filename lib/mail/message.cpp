@@ -19,17 +19,6 @@ constexpr size_t kNpos = std::string_view::npos;
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
 // RFC 2045 6.8: only the alphabet, '=' and white space may appear in base64 content.
-bool base64_is_clean(std::string_view s) {
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' || c == '\r' ||
-              c == '\n' || c == '\f' || c == '\v';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 bool is_ascii_charset(std::string_view cs) {
   return iequals(cs, "us-ascii") || iequals(cs, "ascii") || iequals(cs, "ansi_x3.4-1968") ||
          iequals(cs, "iso646-us") || iequals(cs, "us");
@@ -647,6 +636,16 @@ std::string Message::decoded_body(const Part& p) const {
     case Encoding::kIdentity: break;
   }
   return std::string(body);
+}
+
+size_t Message::decoded_size(const Part& p) const {
+  if (p.kind == PartKind::kMessage && p.encoding != Encoding::kIdentity && !p.children.empty()) {
+    return sources_.at(parts_[p.children.front()].source).size();
+  }
+  std::string_view body = raw_body(p);
+  if (p.bad_encoding || p.encoding == Encoding::kIdentity) return body.size();
+  if (p.encoding == Encoding::kBase64) return base64_decoded_size(body);
+  return decode_quoted_printable(body).data.size();
 }
 
 std::string Message::text(const Part& p) const {

@@ -121,6 +121,8 @@ class Message {
 
   // Transfer-decoded body bytes (the raw body when bad_encoding).
   std::string decoded_body(const Part& p) const;
+  // decoded_body(p).size(), computed without decoding where the encoding allows.
+  size_t decoded_size(const Part& p) const;
   // Decoded body as UTF-8 (declared charset, else UTF-8 or Windows-1252).
   std::string text(const Part& p) const;
   // RFC 2183 filename, else the Content-Type name parameter; empty when neither.

@@ -3,21 +3,11 @@
 #include <boost/json.hpp>
 
 #include "mail/charset.h"
+#include "mail/header.h"
 
 namespace postern::mail {
 namespace json = boost::json;
 namespace {
-
-bool ieq(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Boost.JSON requires valid UTF-8 only on output; we guarantee it here.
 json::string js(std::string_view s) { return json::string(sanitize_utf8(s)); }
@@ -182,7 +172,7 @@ json::object part_json(const Message& m, const Part& p, bool with_headers) {
   o["filename"] = fname.empty() ? json::value(nullptr) : json::value(js(fname));
   o["encoding"] = encoding_name(p.encoding);
   if (p.is_leaf() || p.kind == PartKind::kMessage) {
-    o["size"] = m.decoded_body(p).size();
+    o["size"] = m.decoded_size(p);
   }
   json::object off;
   off["header"] = p.offset_header;
@@ -257,16 +247,16 @@ HeaderType header_type(std::string_view n) {
       "from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to",
       "resent-cc", "resent-bcc", "resent-sender", "disposition-notification-to"};
   for (auto a : kAddr) {
-    if (ieq(n, a)) return HeaderType::kAddresses;
+    if (iequals(n, a)) return HeaderType::kAddresses;
   }
-  if (ieq(n, "date") || ieq(n, "resent-date")) return HeaderType::kDate;
-  if (ieq(n, "message-id") || ieq(n, "in-reply-to") || ieq(n, "references") ||
-      ieq(n, "content-id") || ieq(n, "resent-message-id")) {
+  if (iequals(n, "date") || iequals(n, "resent-date")) return HeaderType::kDate;
+  if (iequals(n, "message-id") || iequals(n, "in-reply-to") || iequals(n, "references") ||
+      iequals(n, "content-id") || iequals(n, "resent-message-id")) {
     return HeaderType::kMessageIds;
   }
-  if (ieq(n, "content-type") || ieq(n, "content-disposition")) return HeaderType::kContentType;
-  if (ieq(n, "keywords") || ieq(n, "content-language")) return HeaderType::kList;
-  if (ieq(n, "received")) return HeaderType::kReceived;
+  if (iequals(n, "content-type") || iequals(n, "content-disposition")) return HeaderType::kContentType;
+  if (iequals(n, "keywords") || iequals(n, "content-language")) return HeaderType::kList;
+  if (iequals(n, "received")) return HeaderType::kReceived;
   return HeaderType::kText;
 }
 

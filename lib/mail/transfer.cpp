@@ -1,21 +1,13 @@
 #include "mail/transfer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
+#include "mail/header.h"
+
 namespace postern::mail {
 namespace {
-
-bool ieq(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 constexpr std::array<int8_t, 256> make_base64_table() {
   std::array<int8_t, 256> t{};
@@ -25,6 +17,17 @@ constexpr std::array<int8_t, 256> make_base64_table() {
   return t;
 }
 constexpr auto kBase64 = make_base64_table();
+constexpr int8_t kSkip = -2;  // white space and line breaks: skipped (RFC 2045 6.8)
+constexpr int8_t kPad = -3;   // '='
+
+// kBase64 plus the two other classes of bytes base64 text may hold.
+constexpr std::array<int8_t, 256> make_class_table() {
+  std::array<int8_t, 256> t = make_base64_table();
+  for (unsigned char c : {' ', '\t', '\r', '\n', '\f', '\v'}) t[c] = kSkip;
+  t['='] = kPad;
+  return t;
+}
+constexpr auto kClass = make_class_table();
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -49,48 +52,81 @@ Encoding parse_transfer_encoding(std::string_view v) {
       break;
     }
   }
-  if (ieq(v, "base64")) return Encoding::kBase64;
-  if (ieq(v, "quoted-printable")) return Encoding::kQuotedPrintable;
+  if (iequals(v, "base64")) return Encoding::kBase64;
+  if (iequals(v, "quoted-printable")) return Encoding::kQuotedPrintable;
   return Encoding::kIdentity;
 }
 
-Decoded decode_base64(std::string_view in) {
-  Decoded out;
-  out.data.reserve(in.size() / 4 * 3 + 3);
-  uint32_t quantum[4];
+namespace {
+
+// One pass of the RFC 2045 6.8 decoder. With kWrite the bytes go to `w` (room for
+// in.size() / 4 * 3 + 3); without, only counted. Returns the decoded length.
+template <bool kWrite>
+size_t base64_pass(std::string_view in, char* w, bool* clean) {
+  size_t n_out = 0;
+  uint32_t acc = 0;  // sextets of the current quantum, most significant first
   int have = 0;
   bool padded = false;  // a padded quantum was seen: a trailing fragment after it is junk
   auto flush = [&](int n) {  // emits the bytes of `n` collected sextets (n = 2, 3 or 4)
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) v = (v << 6) | (k < n ? quantum[k] : 0);
-    out.data.push_back(static_cast<char>((v >> 16) & 0xff));
-    if (n >= 3) out.data.push_back(static_cast<char>((v >> 8) & 0xff));
-    if (n >= 4) out.data.push_back(static_cast<char>(v & 0xff));
+    if constexpr (kWrite) {
+      uint32_t v = acc << (6 * (4 - n));
+      w[n_out] = static_cast<char>((v >> 16) & 0xff);
+      if (n >= 3) w[n_out + 1] = static_cast<char>((v >> 8) & 0xff);
+      if (n >= 4) w[n_out + 2] = static_cast<char>(v & 0xff);
+    }
+    n_out += static_cast<size_t>(n - 1);
   };
   for (char ch : in) {
-    auto c = static_cast<unsigned char>(ch);
-    int8_t v = kBase64[c];
+    int8_t v = kClass[static_cast<unsigned char>(ch)];
     if (v >= 0) {
-      quantum[have++] = static_cast<uint32_t>(v);
-      if (have == 4) {
+      acc = (acc << 6) | static_cast<uint32_t>(v);
+      if (++have == 4) {
         flush(4);
         have = 0;
+        acc = 0;
       }
-    } else if (c == '=') {
+    } else if (v == kPad) {
       // Padding ends a quantum; a following blob starts on a fresh one.
       if (have >= 2) flush(have);
       if (have > 0) padded = true;
       have = 0;
-    } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
-      continue;
-    } else {
-      out.clean = false;
+      acc = 0;
+    } else if (v != kSkip) {
+      *clean = false;
     }
   }
   // Missing padding (RFC 2045 6.8 says to ignore it): decode the final fragment, unless
   // the data was padded before, which makes the fragment trailing junk.
   if (have >= 2 && !padded) flush(have);
+  return n_out;
+}
+
+}  // namespace
+
+Decoded decode_base64(std::string_view in) {
+  Decoded out;
+  out.data.resize(in.size() / 4 * 3 + 3);
+  out.data.resize(base64_pass<true>(in, out.data.data(), &out.clean));
   return out;
+}
+
+size_t base64_decoded_size(std::string_view in) {
+  bool clean = true;
+  return base64_pass<false>(in, nullptr, &clean);
+}
+
+bool base64_is_clean(std::string_view in) {
+  // Branch-free over blocks, so a clean multi-megabyte attachment costs one pass.
+  constexpr size_t kBlock = 4096;
+  for (size_t pos = 0; pos < in.size(); pos += kBlock) {
+    size_t end = std::min(in.size(), pos + kBlock);
+    int bad = 0;
+    for (size_t i = pos; i < end; ++i) {
+      bad |= kClass[static_cast<unsigned char>(in[i])] == -1;
+    }
+    if (bad) return false;
+  }
+  return true;
 }
 
 Decoded decode_quoted_printable(std::string_view in) {

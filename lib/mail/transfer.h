@@ -29,6 +29,13 @@ struct Decoded {
 // or repeated, and decoding continues after a padded quantum (concatenated base64 blobs).
 Decoded decode_base64(std::string_view in);
 
+// The length decode_base64(in).data would have, without decoding.
+size_t base64_decoded_size(std::string_view in);
+
+// True when `in` holds only what base64 allows (the alphabet, '=' and white space): the
+// same test as Decoded::clean, without decoding.
+bool base64_is_clean(std::string_view in);
+
 // RFC 2045 6.7. Soft line breaks (=CRLF or =LF, with trailing white space before the break)
 // are removed; a '=' not followed by two hex digits is kept as it is (rule 1 leniency);
 // lower-case hex digits are accepted; trailing white space on hard lines is kept.

@@ -54,6 +54,21 @@ const char kMixed[] =
     "--frontier--\n"
     "This is the epilogue.\n";
 
+TEST(Transfer, Base64SizeAndCleanCheckAgreeWithTheDecoder) {
+  for (std::string_view in :
+       {"", "aGVsbG8=", "aGVs bG8\r\n", "aGVsbA", "aGVsbA==aGk=", "aGk=QQ", "a", "ab",
+        "ab=c", "====", "aGVs*bG8", "aGVsbG8=\r\n\r\n", "Zm9vYmFy\tZm9v\fYmE"}) {
+    Decoded d = decode_base64(in);
+    EXPECT_EQ(base64_decoded_size(in), d.data.size()) << in;
+    EXPECT_EQ(base64_is_clean(in), d.clean) << in;
+  }
+  std::string big(100000, 'A');
+  EXPECT_TRUE(base64_is_clean(big));
+  big[77777] = '!';
+  EXPECT_FALSE(base64_is_clean(big));
+  EXPECT_EQ(base64_decoded_size(big), decode_base64(big).data.size());
+}
+
 TEST(Message, MultipartWithPreambleAndEpilogue) {
   for (const std::string& raw : {std::string(kMixed), crlf(kMixed)}) {
     Message m = parse_ok(raw);
