@@ -62,11 +62,21 @@ TEST(Transfer, Base64SizeAndCleanCheckAgreeWithTheDecoder) {
     EXPECT_EQ(base64_decoded_size(in), d.data.size()) << in;
     EXPECT_EQ(base64_is_clean(in), d.clean) << in;
   }
-  std::string big(100000, 'A');
+  // Long inputs take the 16-byte path; every kind of byte at every lane.
+  std::string big;
+  for (int i = 0; i < 5000; ++i) big += "QUJD+/9z\r\n\t \v\f";
   EXPECT_TRUE(base64_is_clean(big));
-  big[77777] = '!';
-  EXPECT_FALSE(base64_is_clean(big));
   EXPECT_EQ(base64_decoded_size(big), decode_base64(big).data.size());
+  for (unsigned char junk : {'!', '\x80', '\xff', '\x01', '\x1f', '-', '@', '[', '`', '{'}) {
+    for (size_t at : {0ul, 5ul, 15ul, 16ul, big.size() / 2 + 7, big.size() - 1}) {
+      std::string b = big;
+      b[at] = static_cast<char>(junk);
+      EXPECT_FALSE(base64_is_clean(b)) << int(junk) << " at " << at;
+      EXPECT_EQ(base64_decoded_size(b), decode_base64(b).data.size());
+    }
+  }
+  std::string padded = big + "QQ==\r\n";
+  EXPECT_EQ(base64_decoded_size(padded), decode_base64(padded).data.size());
 }
 
 TEST(Message, MultipartWithPreambleAndEpilogue) {
