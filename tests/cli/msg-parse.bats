@@ -168,3 +168,23 @@ json_expr() {
   assert_output_contains "missing.eml"
   assert_output_contains '"file":"'"$M/simple.eml"'"'
 }
+
+@test "-c and --set: a bad configuration exits 78 with file:line:col" {
+  printf 'log:\n  level: loud\n' > "$WORK/postern.yaml"
+  run msg-parse -c "$WORK/postern.yaml" "$M/simple.eml"
+  assert_status 78
+  assert_output_contains "postern.yaml:2:10: log.level"
+  run msg-parse --set log.lvl=debug "$M/simple.eml"
+  assert_status 78
+  assert_output_contains "did you mean log.level?"
+}
+
+@test "-c: the configured log format applies to error lines" {
+  printf 'log:\n  format: json\n' > "$WORK/postern.yaml"
+  run msg-parse -c "$WORK/postern.yaml" "$WORK/missing.eml"
+  [ "$status" -ne 0 ]
+  echo "$output" | /usr/bin/python3 -c 'import json,sys; e=json.loads(sys.stdin.readline()); assert e["level"]=="error" and "missing.eml" in e["msg"], e'
+  # --log-format on the command line wins over the file.
+  run msg-parse -c "$WORK/postern.yaml" --log-format logfmt "$WORK/missing.eml"
+  assert_output_contains "level=error prog=msg-parse"
+}
