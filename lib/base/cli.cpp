@@ -303,7 +303,7 @@ int run_main(int argc, char** argv, CLI::App& app, const ToolSpec& spec, const T
       ->check(CLI::IsMember({"text", "logfmt", "json"}))
       ->group("Common options");
   app.add_option("--completion", completion, "print a shell completion script")
-      ->group("");
+      ->group("");  // handled before parsing, above; declared so --help stays accurate
 
   auto finish = [&](int rc) {
     if (spec.delivery_path && (rc == to_int(ExitCode::kSoftware) ||
@@ -314,18 +314,22 @@ int run_main(int argc, char** argv, CLI::App& app, const ToolSpec& spec, const T
   };
 
   log_configure({.format = LogFormat::kText, .program = spec.name});
+  // --completion SHELL is answered before parsing: a program with required arguments
+  // must still describe itself at build time.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == "--completion") {
+      auto script = completion_script(app, spec.name, argv[i + 1]);
+      if (!script) return fail(script.error());
+      std::cout << *script;
+      return 0;
+    }
+  }
   try {
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
       int rc = app.exit(e);  // prints help/version to stdout, errors to stderr
       return rc == 0 ? 0 : to_int(ExitCode::kUsage);
-    }
-    if (!completion.empty()) {
-      auto script = completion_script(app, spec.name, completion);
-      if (!script) return fail(script.error());
-      std::cout << *script;
-      return 0;
     }
     common.log_format_given = log_format->count() > 0;
     log_configure({.format = *parse_log_format(common.log_format), .program = spec.name});

@@ -265,3 +265,18 @@ TEST(Completion, ScriptsDescribeOptions) {
   EXPECT_NE(fish->find("__fish_seen_subcommand_from add' -l force"), std::string::npos);
   EXPECT_FALSE(completion_script(app, "demo", "tcsh"));
 }
+
+TEST(RunMain, CompletionWorksWithRequiredArguments) {
+  CLI::App app{"needs a name"};
+  std::string name;
+  app.add_option("name", name, "required")->required();
+  std::vector<std::string> args = {"t", "--completion", "bash"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  int rc = run_main(static_cast<int>(argv.size()), argv.data(), app, {.name = "t"},
+                    [] { return 9; });
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(out.find("complete -F _postern_t t"), std::string::npos);
+}
