@@ -870,6 +870,11 @@ void emit_level(YAML::Emitter& e, const Config::Impl& impl, const std::string& r
     if (impl.table_prefix.empty() && rel == "include") continue;
     auto it = impl.entries.find(rel);
     if (it != impl.entries.end()) {
+      // An unset path (dns.trust_anchor) is left out: "" is not a path load() accepts.
+      if (it->second.spec->type == Type::kPath &&
+          std::get<std::string>(it->second.value).empty()) {
+        continue;
+      }
       e << YAML::Key << child << YAML::Value;
       emit_value(e, it->second);
     } else if (is_section(impl.table_prefix + rel)) {

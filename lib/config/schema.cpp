@@ -49,6 +49,13 @@ const std::array kSchema = {
             .type = Type::kDuration,
             .default_value = "5s",
             .doc = "How long to wait for one DNS answer."},
+    KeySpec{.path = "dns.trust_anchor",
+            .type = Type::kPath,
+            .default_value = "",
+            .doc = "DNSSEC trust anchors (DS or DNSKEY records in zone-file syntax, RFC 4033), "
+                   "for example /usr/share/dns/root.key; answers below an anchor are validated "
+                   "and bogus ones fail (DANE needs this).",
+            .default_doc = "none: answers are not validated"},
     KeySpec{.path = "store.engine",
             .type = Type::kEnum,
             .default_value = "sqlite",
