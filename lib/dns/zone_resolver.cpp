@@ -124,9 +124,14 @@ base::Status ZoneResolver::parse(std::string_view text, std::string_view file) {
     std::string name = normalize_name(f[0]);
     size_t k = 1;
     uint32_t ttl = 3600;
-    if (auto t = parse_u32(f[k]); t && k + 1 < f.size()) {
-      ttl = *t;
-      ++k;
+    // NAME [TTL] [IN] TYPE, in either order, as master files write them (RFC 1035 5.1).
+    for (int field = 0; field < 2 && k + 1 < f.size(); ++field) {
+      if (auto t = parse_u32(f[k])) {
+        ttl = *t;
+        ++k;
+      } else if (upper(f[k]) == "IN") {
+        ++k;
+      }
     }
     std::string type = upper(f[k]);
     if (type == "SECURE") {

@@ -5,7 +5,7 @@
 // File format: one record a line, `#` or `;` starts a comment, fields separated by
 // white space, names absolute with or without the trailing dot, case-insensitive:
 //
-//   NAME [TTL] TYPE DATA...
+//   NAME [TTL] [IN] TYPE DATA...
 //   example.org        TXT   "v=spf1 ip4:192.0.2.0/24 -all"      # strings in quotes
 //   example.org   300  MX    10 mail.example.org
 //   mail.example.org   A     192.0.2.25

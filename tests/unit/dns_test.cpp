@@ -22,9 +22,9 @@ namespace {
 constexpr const char* kZone = R"(
 # test zone
 example.org        TXT   "v=spf1 ip4:192.0.2.0/24" " -all"   ; two strings
-example.org   300  MX    10 mail.example.org.
+example.org   300  IN MX 10 mail.example.org.
 example.org        MX    20 backup.example.org
-mail.example.org   A     192.0.2.25
+mail.example.org IN 60 A 192.0.2.25
 mail.example.org   AAAA  2001:DB8::25
 www.example.org    CNAME example.org
 *.wild.example.org A     192.0.2.9

@@ -1,0 +1,172 @@
+// dkim-sign: sign messages with one or more DKIM keys (RFC 6376; RSA-SHA256 and
+// Ed25519-SHA256, RFC 8463) and prepend the DKIM-Signature fields. See dkim-sign(1).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "auth/dkim.h"
+#include "base/cli.h"
+#include "base/fd.h"
+#include "base/log.h"
+#include "config/config.h"
+
+namespace {
+
+namespace dkim = postern::auth::dkim;
+using postern::base::Error;
+
+struct Options {
+  std::string domain, selector, key;
+  std::vector<std::string> signs;  // D:S:FILE
+  std::string headers;
+  std::string canon = "relaxed/relaxed";
+  std::string identity;
+  int64_t expire = 0;
+  int64_t timestamp = -1;
+  bool body_length = false;
+  bool headers_only = false;
+  std::vector<std::string> files;
+};
+
+struct Signer {
+  std::string domain, selector;
+  dkim::PrivateKey key;
+};
+
+bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
+
+std::string in_line_ending(std::string fields, std::string_view message) {
+  size_t nl = message.find('\n');
+  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
+  std::string lf;
+  for (char c : fields) {
+    if (c != '\r') lf += c;
+  }
+  return lf;
+}
+
+postern::base::Result<Signer> load_signer(std::string domain, std::string selector,
+                                          const std::string& file) {
+  auto text = postern::base::read_file(file);
+  if (!text) return Error::config("--key " + file + ": " + text.error().message());
+  auto key = dkim::load_private_key(*text);
+  if (!key) return Error::config("--key " + file + ": " + key.error().message());
+  return Signer{std::move(domain), std::move(selector), *key};
+}
+
+postern::base::Result<std::vector<Signer>> signers(const Options& o) {
+  std::vector<Signer> out;
+  if (!o.key.empty() || !o.domain.empty() || !o.selector.empty()) {
+    if (o.key.empty() || o.domain.empty() || o.selector.empty()) {
+      return Error::usage("--domain, --selector and --key go together");
+    }
+    auto s = load_signer(o.domain, o.selector, o.key);
+    if (!s) return s.error();
+    out.push_back(std::move(*s));
+  }
+  for (const auto& spec : o.signs) {
+    size_t a = spec.find(':'), b = a == std::string::npos ? a : spec.find(':', a + 1);
+    if (b == std::string::npos) return Error::usage("--sign wants DOMAIN:SELECTOR:KEYFILE");
+    auto s = load_signer(spec.substr(0, a), spec.substr(a + 1, b - a - 1), spec.substr(b + 1));
+    if (!s) return s.error();
+    out.push_back(std::move(*s));
+  }
+  if (out.empty()) return Error::usage("no key: give --domain/--selector/--key or --sign");
+  return out;
+}
+
+int run(const Options& o) {
+  auto list = signers(o);
+  if (!list) return postern::base::fail(list.error());
+  dkim::SignOptions base;
+  size_t slash = o.canon.find('/');
+  std::string hc = o.canon.substr(0, slash),
+              bc = slash == std::string::npos ? "simple" : o.canon.substr(slash + 1);
+  for (const auto& c : {hc, bc}) {
+    if (c != "simple" && c != "relaxed") {
+      return postern::base::fail(Error::usage("--canon: simple or relaxed, as HEADER/BODY"));
+    }
+  }
+  base.header_canon = hc == "simple" ? dkim::Canon::kSimple : dkim::Canon::kRelaxed;
+  base.body_canon = bc == "simple" ? dkim::Canon::kSimple : dkim::Canon::kRelaxed;
+  if (!o.headers.empty()) {
+    std::string_view h = o.headers;
+    while (true) {
+      size_t c = h.find(':');
+      if (!h.substr(0, c).empty()) base.headers.emplace_back(h.substr(0, c));
+      if (c == std::string_view::npos) break;
+      h.remove_prefix(c + 1);
+    }
+  }
+  base.identity = o.identity;
+  base.write_body_length = o.body_length;
+  base.timestamp = o.timestamp >= 0 ? o.timestamp : static_cast<int64_t>(std::time(nullptr));
+  base.expire_after = o.expire;
+
+  std::vector<std::string> files = o.files.empty() ? std::vector<std::string>{"-"} : o.files;
+  int rc = 0;
+  for (const auto& file : files) {
+    auto bytes = postern::base::read_file(file);
+    if (!bytes) {
+      postern::base::log_error(bytes.error());
+      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
+      continue;
+    }
+    std::string fields;
+    bool failed = false;
+    for (const auto& s : *list) {
+      dkim::SignOptions so = base;
+      so.domain = s.domain;
+      so.selector = s.selector;
+      so.key = &s.key;
+      auto f = dkim::sign(*bytes, so);
+      if (!f) {
+        postern::base::log_error(f.error().with_context(file == "-" ? "<stdin>" : file));
+        rc = std::max(rc, postern::base::to_int(f.error().code()));
+        failed = true;
+        break;
+      }
+      fields += *f;
+    }
+    if (failed) continue;
+    fields = in_line_ending(fields, *bytes);
+    if (!out(o.headers_only ? fields : fields + *bytes)) break;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sign messages with DKIM (RFC 6376, RFC 8463) and prepend DKIM-Signature"};
+  Options o;
+  app.add_option("-d,--domain", o.domain, "signing domain (d=)")->type_name("DOMAIN");
+  app.add_option("-s,--selector", o.selector, "selector (s=)")->type_name("SELECTOR");
+  app.add_option("-k,--key", o.key, "private key: PEM (RSA or Ed25519) or a base64 Ed25519 seed")
+      ->type_name("FILE");
+  app.add_option("--sign", o.signs,
+                 "one more signature, DOMAIN:SELECTOR:KEYFILE (repeatable; first is topmost)")
+      ->type_name("D:S:FILE")
+      ->allow_extra_args(false);
+  app.add_option("--headers", o.headers,
+                 "header fields to sign, colon-separated, bottom-up; repeat a name to oversign "
+                 "(default: a recommended list, From/To/Subject/Date/... oversigned)")
+      ->type_name("H1:H2");
+  app.add_option("--canon", o.canon, "canonicalization HEADER/BODY (default relaxed/relaxed)")
+      ->type_name("C/C");
+  app.add_option("--identity", o.identity, "the i= identity (default: none written)")
+      ->type_name("ID");
+  app.add_option("--expire", o.expire, "add x= this many seconds after t=")->type_name("SECONDS");
+  app.add_option("--timestamp", o.timestamp, "t= value (Unix seconds; default now)")
+      ->type_name("UNIX");
+  app.add_flag("--body-length", o.body_length, "write l= (the signed body length)");
+  app.add_flag("--headers-only", o.headers_only, "print only the DKIM-Signature fields");
+  app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
+  postern::config::Config config;
+  return postern::base::run_main(
+      argc, argv, app, {.name = "dkim-sign", .delivery_path = true}, [&] { return run(o); },
+      postern::config::loader(&config));
+}

@@ -1,0 +1,185 @@
+// dkim-verify: verify every DKIM-Signature of messages (RFC 6376, RFC 8463) under the
+// RFC 8301 policy and prepend one Authentication-Results field. See dkim-verify(1).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "auth/dkim.h"
+#include "auth/results.h"
+#include "base/cli.h"
+#include "base/exit_code.h"
+#include "base/fd.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "config/dns.h"
+#include "dns/dns.h"
+#include "dns/options.h"
+
+namespace {
+
+namespace auth = postern::auth;
+namespace dkim = postern::auth::dkim;
+namespace dns = postern::dns;
+using postern::base::ExitCode;
+
+struct Options {
+  std::string authserv_id;
+  bool legacy = false;
+  int64_t now = 0;
+  bool json = false;
+  bool check = false;
+  bool headers_only = false;
+  bool results_only = false;
+  std::vector<std::string> files;
+};
+
+bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// The fields in the message's own line ending (LF when its first line ends in LF alone).
+std::string in_line_ending(std::string fields, std::string_view message) {
+  size_t nl = message.find('\n');
+  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
+  std::string lf;
+  for (char c : fields) {
+    if (c != '\r') lf += c;
+  }
+  return lf;
+}
+
+// RFC 8601 2.7.1 clauses: one per signature, "dkim=none" without any.
+std::vector<auth::ResultClause> clauses(const std::vector<dkim::SignatureResult>& rs) {
+  std::vector<auth::ResultClause> out;
+  if (rs.empty()) out.push_back({.method = "dkim", .result = "none"});
+  for (const auto& r : rs) {
+    auth::ResultClause c{.method = "dkim", .result = r.result, .reason = r.detail};
+    if (r.testing) c.comment = "key in test mode";
+    if (!r.domain.empty()) c.props.push_back({"header.d", r.domain});
+    if (!r.identity.empty() && r.identity != "@" + r.domain) {
+      c.props.push_back({"header.i", r.identity});
+    }
+    if (!r.selector.empty()) c.props.push_back({"header.s", r.selector});
+    if (!r.algorithm.empty()) c.props.push_back({"header.a", r.algorithm});
+    if (!r.b.empty()) c.props.push_back({"header.b", r.b.substr(0, 8)});  // RFC 6008
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string json_form(const std::string& file, const std::vector<dkim::SignatureResult>& rs) {
+  boost::json::array sigs;
+  for (const auto& r : rs) {
+    sigs.push_back(boost::json::object{{"result", r.result},
+                                       {"reason", r.detail},
+                                       {"domain", r.domain},
+                                       {"selector", r.selector},
+                                       {"identity", r.identity},
+                                       {"algorithm", r.algorithm},
+                                       {"key_bits", r.key_bits},
+                                       {"testing", r.testing},
+                                       {"b", r.b.substr(0, 8)}});
+  }
+  std::string best = "none";
+  for (const auto& r : rs) {
+    if (r.result == "pass")
+      best = "pass";
+    else if (best == "none")
+      best = r.result;
+  }
+  boost::json::object doc{{"file", file}, {"result", best}, {"signatures", sigs}};
+  return boost::json::serialize(doc) + "\n";
+}
+
+// Exit status: 0; with --check 1 unless a signature passes, 75 when none passes and a
+// key lookup failed temporarily.
+int status_for(const Options& o, const std::vector<dkim::SignatureResult>& rs) {
+  if (!o.check) return 0;
+  bool temp = false;
+  for (const auto& r : rs) {
+    if (r.result == "pass") return 0;
+    temp = temp || r.result == "temperror";
+  }
+  return postern::base::to_int(temp ? ExitCode::kTempFail : ExitCode::kNo);
+}
+
+int run(Options& o, const dns::ResolverOptions& ro) {
+  if (o.authserv_id.empty()) o.authserv_id = host_name();
+  auto resolver = dns::make_resolver(ro);
+  if (!resolver) return postern::base::fail(resolver.error());
+  if (o.files.empty()) o.files.push_back("-");
+  int rc = 0;
+  bool many = o.files.size() > 1;
+  for (const auto& file : o.files) {
+    auto bytes = postern::base::read_file(file);
+    if (!bytes) {
+      postern::base::log_error(bytes.error());
+      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
+      continue;
+    }
+    std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
+    auto task = dkim::verify(msg, **resolver, {.now = o.now, .legacy = o.legacy});
+    std::vector<dkim::SignatureResult> rs = dns::run(**resolver, task);
+    int status = status_for(o, rs);
+    rc = std::max(rc, status);
+    std::string shown = file == "-" ? "<stdin>" : file;
+    for (const auto& r : rs) {
+      if (r.result == "pass") continue;
+      postern::base::log_info("dkim", {{"file", shown},
+                                       {"result", r.result},
+                                       {"d", r.domain},
+                                       {"s", r.selector},
+                                       {"reason", r.detail}});
+    }
+    bool ok = true;
+    if (o.json) {
+      ok = out(json_form(shown, rs));
+    } else if (o.results_only) {
+      std::string words = many ? shown + ":" : "";
+      if (rs.empty()) words += many ? " none" : "none";
+      for (size_t i = 0; i < rs.size(); ++i) words += (i > 0 || many ? " " : "") + rs[i].result;
+      ok = out(words + "\n");
+    } else {
+      std::string field =
+          in_line_ending(auth::format_authentication_results(o.authserv_id, clauses(rs)), msg);
+      ok = out(o.headers_only ? field : field + msg);
+    }
+    if (!ok) break;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"verify DKIM signatures (RFC 6376, RFC 8463) and add Authentication-Results"};
+  Options o;
+  app.add_option("--authserv-id", o.authserv_id,
+                 "our authserv-id for Authentication-Results (default: host name)")
+      ->type_name("ID");
+  app.add_flag(
+      "--legacy", o.legacy,
+      "also accept rsa-sha1, RSA keys under 1024 bits and draft signatures (RFC 8301 off)");
+  app.add_option("--now", o.now, "the time for x= and t= checks (Unix seconds; default now)")
+      ->type_name("UNIX");
+  app.add_flag("-j,--json", o.json, "print one JSON object per message instead of the message");
+  app.add_flag("--results-only", o.results_only,
+               "print the result words (one per signature) instead of the message");
+  app.add_flag("--headers-only", o.headers_only, "print only the Authentication-Results field");
+  app.add_flag("--check", o.check, "exit 1 unless a signature passes, 75 on temperror");
+  app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
+  dns::ResolverFlags flags;
+  dns::add_resolver_options(app, flags);
+  postern::config::Config config;
+  return postern::base::run_main(
+      argc, argv, app, {.name = "dkim-verify", .delivery_path = true},
+      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
+      postern::config::loader(&config));
+}
