@@ -1,0 +1,153 @@
+// arc-verify: validate the ARC chain of messages (RFC 8617 5.2) and prepend an
+// Authentication-Results field with its arc= result. See arc-verify(1).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "auth/arc.h"
+#include "auth/results.h"
+#include "base/cli.h"
+#include "base/exit_code.h"
+#include "base/fd.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "config/dns.h"
+#include "dns/dns.h"
+#include "dns/options.h"
+
+namespace {
+
+namespace auth = postern::auth;
+namespace arc = postern::auth::arc;
+namespace dns = postern::dns;
+using postern::base::ExitCode;
+
+struct Options {
+  std::string authserv_id;
+  std::string remote_ip;
+  int64_t now = 0;
+  bool legacy = false;
+  bool json = false;
+  bool check = false;
+  bool headers_only = false;
+  bool results_only = false;
+  std::vector<std::string> files;
+};
+
+bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// The fields in the message's own line ending (LF when its first line ends in LF alone).
+std::string in_line_ending(std::string fields, std::string_view message) {
+  size_t nl = message.find('\n');
+  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
+  std::string lf;
+  for (char c : fields) {
+    if (c != '\r') lf += c;
+  }
+  return lf;
+}
+
+// RFC 8617 10.1 / RFC 8601 2.7: arc=<cv> with smtp.remote-ip and header.oldest-pass.
+auth::ResultClause clause(const Options& o, const arc::ChainResult& r) {
+  auth::ResultClause c{.method = "arc", .result = std::string(arc::status_name(r.cv))};
+  if (r.temperror) c.result = "temperror";
+  c.reason = r.reason;
+  if (r.instances > 0) c.comment = "i=" + std::to_string(r.instances);
+  if (!r.as_domain.empty()) c.comment += " as.d=" + r.as_domain;
+  if (!o.remote_ip.empty()) c.props.push_back({"smtp.remote-ip", o.remote_ip});
+  if (r.cv == arc::ChainStatus::kPass)
+    c.props.push_back({"header.oldest-pass", std::to_string(r.oldest_pass)});
+  return c;
+}
+
+std::string json_form(const std::string& file, const arc::ChainResult& r) {
+  boost::json::object doc{{"file", file},
+                          {"result", r.temperror ? "temperror" : arc::status_name(r.cv)},
+                          {"reason", r.reason},
+                          {"instances", r.instances},
+                          {"oldest_pass", r.oldest_pass},
+                          {"ams_domain", r.ams_domain},
+                          {"as_domain", r.as_domain}};
+  return boost::json::serialize(doc) + "\n";
+}
+
+// Exit status: 0; with --check 1 unless the chain passes, 75 on a temporary DNS failure.
+int status_for(const Options& o, const arc::ChainResult& r) {
+  if (!o.check || r.cv == arc::ChainStatus::kPass) return 0;
+  return postern::base::to_int(r.temperror ? ExitCode::kTempFail : ExitCode::kNo);
+}
+
+int run(Options& o, const dns::ResolverOptions& ro) {
+  if (o.authserv_id.empty()) o.authserv_id = host_name();
+  auto resolver = dns::make_resolver(ro);
+  if (!resolver) return postern::base::fail(resolver.error());
+  if (o.files.empty()) o.files.push_back("-");
+  int rc = 0;
+  bool many = o.files.size() > 1;
+  for (const auto& file : o.files) {
+    auto bytes = postern::base::read_file(file);
+    if (!bytes) {
+      postern::base::log_error(bytes.error());
+      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
+      continue;
+    }
+    std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
+    auto task = arc::validate(msg, **resolver, {.now = o.now, .legacy = o.legacy});
+    arc::ChainResult r = dns::run(**resolver, task);
+    rc = std::max(rc, status_for(o, r));
+    std::string shown = file == "-" ? "<stdin>" : file;
+    if (r.cv == arc::ChainStatus::kFail) {
+      postern::base::log_info("arc", {{"file", shown}, {"result", "fail"}, {"reason", r.reason}});
+    }
+    bool ok = true;
+    std::string word(r.temperror ? "temperror" : arc::status_name(r.cv));
+    if (o.json) {
+      ok = out(json_form(shown, r));
+    } else if (o.results_only) {
+      ok = out((many ? shown + ": " : "") + word + "\n");
+    } else {
+      std::string field =
+          in_line_ending(auth::format_authentication_results(o.authserv_id, {clause(o, r)}), msg);
+      ok = out(o.headers_only ? field : field + msg);
+    }
+    if (!ok) break;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"validate ARC chains (RFC 8617) and add Authentication-Results"};
+  Options o;
+  app.add_option("--authserv-id", o.authserv_id,
+                 "our authserv-id for Authentication-Results (default: host name)")
+      ->type_name("ID");
+  app.add_option("--remote-ip", o.remote_ip, "the SMTP client address, for smtp.remote-ip")
+      ->type_name("IP");
+  app.add_option("--now", o.now, "the time for x= checks (Unix seconds; default now)")
+      ->type_name("UNIX");
+  app.add_flag("--legacy", o.legacy, "also accept rsa-sha1 and RSA keys under 1024 bits");
+  app.add_flag("-j,--json", o.json, "print one JSON object per message instead of the message");
+  app.add_flag("--results-only", o.results_only,
+               "print the chain result (none, pass, fail) instead of the message");
+  app.add_flag("--headers-only", o.headers_only, "print only the Authentication-Results field");
+  app.add_flag("--check", o.check, "exit 1 unless the chain passes, 75 on temperror");
+  app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
+  dns::ResolverFlags flags;
+  dns::add_resolver_options(app, flags);
+  postern::config::Config config;
+  return postern::base::run_main(
+      argc, argv, app, {.name = "arc-verify", .delivery_path = true},
+      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
+      postern::config::loader(&config));
+}
