@@ -19,7 +19,7 @@ DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-dnspython \
 	opendkim opendkim-tools publicsuffix
 # Peers measured by `make bench` only.
-DEPS_BENCH := python3 time bc
+DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev
 
 .PHONY: all deps deps-bench build test run bench fuzz install clean
 
