@@ -18,11 +18,16 @@ bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 std::string to_crlf(std::string_view message) {
   std::string out;
   out.reserve(message.size() + message.size() / 32);
-  for (size_t i = 0; i < message.size(); ++i) {
-    char c = message[i];
-    if (c == '\n' && (i == 0 || message[i - 1] != '\r')) out += '\r';
-    out += c;
+  // Copy runs between bare LFs in one append each; a CRLF message is a single copy.
+  size_t start = 0;
+  for (size_t nl = message.find('\n'); nl != std::string_view::npos;
+       nl = message.find('\n', nl + 1)) {
+    if (nl > 0 && message[nl - 1] == '\r') continue;
+    out.append(message.data() + start, nl - start);
+    out += "\r\n";
+    start = nl + 1;
   }
+  out.append(message.data() + start, message.size() - start);
   return out;
 }
 
@@ -71,16 +76,18 @@ std::string canon_body(std::string_view body, Canon c) {
     while (pos < body.size()) {
       size_t eol = body.find("\r\n", pos);
       size_t end = eol == std::string_view::npos ? body.size() : eol;
-      bool pending_space = false;
-      for (size_t i = pos; i < end; ++i) {
-        char ch = body[i];
-        if (is_wsp(ch)) {
-          pending_space = true;
-          continue;
-        }
-        if (pending_space) out += ' ';
-        pending_space = false;
-        out += ch;
+      // Runs of WSP become one SP (or nothing at the end of the line); the text between
+      // them is appended a run at a time.
+      size_t i = pos;
+      while (i < end) {
+        size_t run = i;
+        while (run < end && !is_wsp(body[run])) ++run;
+        out.append(body.data() + i, run - i);
+        if (run == end) break;
+        size_t after = run;
+        while (after < end && is_wsp(body[after])) ++after;
+        if (after < end) out += ' ';
+        i = after;
       }
       out += "\r\n";  // trailing WSP dropped; a final unterminated line gets CRLF
       pos = eol == std::string_view::npos ? body.size() : eol + 2;
