@@ -17,6 +17,7 @@
 #include "config/dns.h"
 #include "dns/dns.h"
 #include "dns/options.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -34,18 +35,6 @@ struct Options {
   int64_t now = 0;
   std::vector<std::string> files;
 };
-
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
-std::string in_line_ending(std::string fields, std::string_view message) {
-  size_t nl = message.find('\n');
-  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
-  std::string lf;
-  for (char c : fields) {
-    if (c != '\r') lf += c;
-  }
-  return lf;
-}
 
 int run(Options& o, const dns::ResolverOptions& ro) {
   auto pem = postern::base::read_file(o.key_file);
@@ -98,10 +87,10 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     if (!set) {
       // RFC 8617 5.1.2: a failed chain gets no further set; the message passes unchanged.
       postern::base::log_warn("arc-seal", {{"file", shown}, {"reason", set.error().message()}});
-      if (!out(*msg)) break;
+      if (!postern::base::write_stdout(*msg)) break;
       continue;
     }
-    if (!out(in_line_ending(*set, *msg) + *msg)) break;
+    if (!postern::base::write_stdout(postern::mail::match_line_ending(*set, *msg) + *msg)) break;
   }
   return rc;
 }

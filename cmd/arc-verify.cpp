@@ -17,6 +17,7 @@
 #include "config/dns.h"
 #include "dns/dns.h"
 #include "dns/options.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -36,25 +37,6 @@ struct Options {
   bool results_only = false;
   std::vector<std::string> files;
 };
-
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
-// The fields in the message's own line ending (LF when its first line ends in LF alone).
-std::string in_line_ending(std::string fields, std::string_view message) {
-  size_t nl = message.find('\n');
-  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
-  std::string lf;
-  for (char c : fields) {
-    if (c != '\r') lf += c;
-  }
-  return lf;
-}
 
 // RFC 8617 10.1 / RFC 8601 2.7: arc=<cv> with smtp.remote-ip and header.oldest-pass.
 auth::ResultClause clause(const Options& o, const arc::ChainResult& r) {
@@ -87,7 +69,6 @@ int status_for(const Options& o, const arc::ChainResult& r) {
 }
 
 int run(Options& o, const dns::ResolverOptions& ro) {
-  if (o.authserv_id.empty()) o.authserv_id = host_name();
   auto resolver = dns::make_resolver(ro);
   if (!resolver) return postern::base::fail(resolver.error());
   if (o.files.empty()) o.files.push_back("-");
@@ -111,13 +92,13 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     bool ok = true;
     std::string word(r.temperror ? "temperror" : arc::status_name(r.cv));
     if (o.json) {
-      ok = out(json_form(shown, r));
+      ok = postern::base::write_stdout(json_form(shown, r));
     } else if (o.results_only) {
-      ok = out((many ? shown + ": " : "") + word + "\n");
+      ok = postern::base::write_stdout((many ? shown + ": " : "") + word + "\n");
     } else {
-      std::string field =
-          in_line_ending(auth::format_authentication_results(o.authserv_id, {clause(o, r)}), msg);
-      ok = out(o.headers_only ? field : field + msg);
+      std::string field = postern::mail::match_line_ending(
+          auth::format_authentication_results(o.authserv_id, {clause(o, r)}), msg);
+      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
     }
     if (!ok) break;
   }
@@ -148,6 +129,10 @@ int main(int argc, char** argv) {
   postern::config::Config config;
   return postern::base::run_main(
       argc, argv, app, {.name = "arc-verify", .delivery_path = true},
-      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
+      [&] {
+        // RFC 8601 2.5: the authserv-id defaults to this server's name.
+        if (o.authserv_id.empty()) o.authserv_id = config.get_string("server.hostname");
+        return run(o, flags.over(postern::config::resolver_options(config)));
+      },
       postern::config::loader(&config));
 }

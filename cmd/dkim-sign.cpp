@@ -12,6 +12,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -35,18 +36,6 @@ struct Signer {
   std::string domain, selector;
   dkim::PrivateKey key;
 };
-
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
-std::string in_line_ending(std::string fields, std::string_view message) {
-  size_t nl = message.find('\n');
-  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
-  std::string lf;
-  for (char c : fields) {
-    if (c != '\r') lf += c;
-  }
-  return lf;
-}
 
 postern::base::Result<Signer> load_signer(std::string domain, std::string selector,
                                           const std::string& file) {
@@ -132,8 +121,8 @@ int run(const Options& o) {
       fields += *f;
     }
     if (failed) continue;
-    fields = in_line_ending(fields, *bytes);
-    if (!out(o.headers_only ? fields : fields + *bytes)) break;
+    fields = postern::mail::match_line_ending(fields, *bytes);
+    if (!postern::base::write_stdout(o.headers_only ? fields : fields + *bytes)) break;
   }
   return rc;
 }

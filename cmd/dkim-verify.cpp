@@ -17,6 +17,7 @@
 #include "config/dns.h"
 #include "dns/dns.h"
 #include "dns/options.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -35,25 +36,6 @@ struct Options {
   bool results_only = false;
   std::vector<std::string> files;
 };
-
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
-// The fields in the message's own line ending (LF when its first line ends in LF alone).
-std::string in_line_ending(std::string fields, std::string_view message) {
-  size_t nl = message.find('\n');
-  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
-  std::string lf;
-  for (char c : fields) {
-    if (c != '\r') lf += c;
-  }
-  return lf;
-}
 
 // RFC 8601 2.7.1 clauses: one per signature, "dkim=none" without any.
 std::vector<auth::ResultClause> clauses(const std::vector<dkim::SignatureResult>& rs) {
@@ -111,7 +93,6 @@ int status_for(const Options& o, const std::vector<dkim::SignatureResult>& rs) {
 }
 
 int run(Options& o, const dns::ResolverOptions& ro) {
-  if (o.authserv_id.empty()) o.authserv_id = host_name();
   auto resolver = dns::make_resolver(ro);
   if (!resolver) return postern::base::fail(resolver.error());
   if (o.files.empty()) o.files.push_back("-");
@@ -140,16 +121,16 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     }
     bool ok = true;
     if (o.json) {
-      ok = out(json_form(shown, rs));
+      ok = postern::base::write_stdout(json_form(shown, rs));
     } else if (o.results_only) {
       std::string words = many ? shown + ":" : "";
       if (rs.empty()) words += many ? " none" : "none";
       for (size_t i = 0; i < rs.size(); ++i) words += (i > 0 || many ? " " : "") + rs[i].result;
-      ok = out(words + "\n");
+      ok = postern::base::write_stdout(words + "\n");
     } else {
-      std::string field =
-          in_line_ending(auth::format_authentication_results(o.authserv_id, clauses(rs)), msg);
-      ok = out(o.headers_only ? field : field + msg);
+      std::string field = postern::mail::match_line_ending(
+          auth::format_authentication_results(o.authserv_id, clauses(rs)), msg);
+      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
     }
     if (!ok) break;
   }
@@ -180,6 +161,10 @@ int main(int argc, char** argv) {
   postern::config::Config config;
   return postern::base::run_main(
       argc, argv, app, {.name = "dkim-verify", .delivery_path = true},
-      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
+      [&] {
+        // RFC 8601 2.5: the authserv-id defaults to this server's name.
+        if (o.authserv_id.empty()) o.authserv_id = config.get_string("server.hostname");
+        return run(o, flags.over(postern::config::resolver_options(config)));
+      },
       postern::config::loader(&config));
 }

@@ -28,8 +28,6 @@ struct Options {
   bool json = false;
 };
 
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
 std::string text_form(const std::string& name, dns::RrType type, const dns::Answer& a) {
   std::string s;
   for (const auto& r : a.records) s += dns::zone_line(r) + "\n";
@@ -84,7 +82,9 @@ int run(const Options& o, const dns::ResolverOptions& ro) {
   while (!name.empty() && name.back() == '.') name.pop_back();
   for (size_t i = 0; i < types.size(); ++i) {
     const dns::Answer& a = *answers[i];
-    if (!out(o.json ? json_form(name, types[i], a) : text_form(name, types[i], a))) return rc;
+    if (!postern::base::write_stdout(o.json ? json_form(name, types[i], a)
+                                            : text_form(name, types[i], a)))
+      return rc;
     if (!a.definite()) rc = postern::base::to_int(ExitCode::kTempFail);
   }
   return rc;
@@ -104,8 +104,6 @@ int main(int argc, char** argv) {
   postern::config::Config config;
   return postern::base::run_main(
       argc, argv, app, {.name = "dns-query"},
-      [&] {
-        return run(o, flags.over(postern::config::resolver_options(config)));
-      },
+      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
       postern::config::loader(&config));
 }

@@ -36,9 +36,6 @@ struct Options {
 // The worst exit code wins: any failure beats success, and higher codes beat lower ones.
 void worsen(int& rc, int code) { rc = std::max(rc, code); }
 
-// Writes to stdout; a closed pipe (`| head`) ends the run quietly.
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
 int report(const std::string& file, const Error& e) {
   postern::base::log_error(e.with_context(file));
   return postern::base::to_int(e.code());
@@ -52,21 +49,22 @@ int handle(const Options& o, const std::string& file, const Message& m, bool man
       for (const auto& f : m.headers(root)) {
         if (!postern::mail::iequals(m.field_name(root, f), name)) continue;
         std::string v = postern::mail::decoded_header_value(name, m.field_value(root, f));
-        if (!out(prefix + v + "\n")) return 0;
+        if (!postern::base::write_stdout(prefix + v + "\n")) return 0;
       }
     }
   }
   if (o.text) {
     std::string t = m.extract_text();
     if (!t.empty() && t.back() != '\n') t += '\n';
-    if (!out(t)) return 0;
+    if (!postern::base::write_stdout(t)) return 0;
   }
   if (!o.part.empty()) {
     const postern::mail::Part* p = m.find(o.part);
     if (p == nullptr) {
       return report(file, Error::usage("no part " + o.part + " (see the ids in the JSON)"));
     }
-    if (!out(o.raw ? std::string(m.raw_part(*p)) : m.decoded_body(*p))) return 0;
+    if (!postern::base::write_stdout(o.raw ? std::string(m.raw_part(*p)) : m.decoded_body(*p)))
+      return 0;
   }
   if (!o.attachments_dir.empty()) {
     for (uint32_t i : m.attachments()) {
@@ -74,13 +72,13 @@ int handle(const Options& o, const std::string& file, const Message& m, bool man
       std::string name = postern::mail::safe_filename(m.filename(p), "part-" + p.id + ".bin");
       auto path = postern::mail::save_file(o.attachments_dir, name, m.decoded_body(p));
       if (!path) return report(file, path.error());
-      if (!out(prefix + *path + "\n")) return 0;
+      if (!postern::base::write_stdout(prefix + *path + "\n")) return 0;
     }
   }
   bool picked = !o.headers.empty() || o.text || !o.part.empty() || !o.attachments_dir.empty();
   if (!picked || o.json) {
     std::string doc = postern::mail::message_json(m, {.file = file, .pretty = o.pretty});
-    if (!out(doc + "\n")) return 0;
+    if (!postern::base::write_stdout(doc + "\n")) return 0;
   }
   return 0;
 }
@@ -137,6 +135,7 @@ int main(int argc, char** argv) {
   app.add_flag("-j,--json", o.json, "also print the JSON structure with the options above");
   app.add_flag("--pretty", o.pretty, "indent the JSON (default: one object per line)");
   postern::config::Config config;
-  return postern::base::run_main(argc, argv, app, {.name = "msg-parse"}, [&] { return run(o); },
-                                 postern::config::loader(&config));
+  return postern::base::run_main(
+      argc, argv, app, {.name = "msg-parse"}, [&] { return run(o); },
+      postern::config::loader(&config));
 }

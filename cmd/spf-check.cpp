@@ -19,6 +19,7 @@
 #include "config/dns.h"
 #include "dns/dns.h"
 #include "dns/options.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -41,14 +42,6 @@ struct Options {
   std::vector<std::string> files;
 };
 
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 std::string json_form(const auth::SpfRequest& req, const auth::SpfResult& r,
                       const std::string& authserv_id) {
   boost::json::object doc{
@@ -68,17 +61,6 @@ std::string json_form(const auth::SpfRequest& req, const auth::SpfResult& r,
   return boost::json::serialize(doc) + "\n";
 }
 
-// The fields in the message's own line ending (LF when its first line ends in LF alone).
-std::string in_line_ending(std::string fields, std::string_view message) {
-  size_t nl = message.find('\n');
-  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
-  std::string lf;
-  for (char c : fields) {
-    if (c != '\r') lf += c;
-  }
-  return lf;
-}
-
 // Exit status (see EXIT STATUS in spf-check(1)): only --check turns the answer into one.
 int status_for(const Options& o, auth::SpfCode code) {
   if (!o.check) return 0;
@@ -94,7 +76,6 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   if (message_mode && o.json) {
     return postern::base::fail(Error::usage("--json prints the result; it does not take messages"));
   }
-  if (o.authserv_id.empty()) o.authserv_id = host_name();
   auth::SpfRequest req;
   req.ip = *ip;
   req.helo = o.helo;
@@ -115,8 +96,8 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   }
   int rc = status_for(o, res.code);
   if (!message_mode) {
-    out(o.json ? json_form(req, res, o.authserv_id)
-               : std::string(auth::spf_code_name(res.code)) + "\n");
+    postern::base::write_stdout(o.json ? json_form(req, res, o.authserv_id)
+                                       : std::string(auth::spf_code_name(res.code)) + "\n");
     return rc;
   }
 
@@ -139,8 +120,8 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     }
     std::string msg =
         want_ar ? auth::strip_authentication_results(*bytes, o.authserv_id) : std::move(*bytes);
-    std::string f = in_line_ending(fields, msg);
-    if (!out(o.headers_only ? f : f + msg)) break;
+    std::string f = postern::mail::match_line_ending(fields, msg);
+    if (!postern::base::write_stdout(o.headers_only ? f : f + msg)) break;
   }
   return rc;
 }
@@ -174,6 +155,10 @@ int main(int argc, char** argv) {
   postern::config::Config config;
   return postern::base::run_main(
       argc, argv, app, {.name = "spf-check", .delivery_path = true},
-      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
+      [&] {
+        // RFC 8601 2.5: the authserv-id defaults to this server's name.
+        if (o.authserv_id.empty()) o.authserv_id = config.get_string("server.hostname");
+        return run(o, flags.over(postern::config::resolver_options(config)));
+      },
       postern::config::loader(&config));
 }

@@ -5,6 +5,7 @@
 #include <exception>
 #include <iostream>
 
+#include "base/fd.h"
 #include "base/log.h"
 
 #ifndef POSTERN_VERSION
@@ -281,6 +282,8 @@ Result<std::string> completion_script(const CLI::App& app, const std::string& pr
   if (shell == "fish") return fish_script(top, program);
   return Error::usage("unknown shell for --completion: " + std::string(shell));
 }
+
+bool write_stdout(std::string_view s) { return write_all(STDOUT_FILENO, s).ok(); }
 
 int fail(const Error& error) {
   log_error(error);

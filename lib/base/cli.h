@@ -50,6 +50,10 @@ int run_main(int argc, char** argv, CLI::App& app, const ToolSpec& spec, const T
 // Logs `error` and returns its exit code (for bodies that end on an Error).
 int fail(const Error& error);
 
+// Writes a program's output to standard output; false once the reader has gone (a
+// closed pipe, as in `| head`), so the program can stop quietly.
+bool write_stdout(std::string_view s);
+
 // A completion script for `shell` ("bash", "zsh" or "fish") describing `app`:
 // subcommands, long and short options, and option values — files for type names
 // containing FILE, directories for DIR, and the words of a {a,b,c} choice list.

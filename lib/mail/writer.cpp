@@ -484,4 +484,15 @@ std::string MimeBuilder::build() const {
   return out;
 }
 
+std::string match_line_ending(std::string fields, std::string_view message) {
+  size_t nl = message.find('\n');
+  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
+  std::string lf;
+  lf.reserve(fields.size());
+  for (char c : fields) {
+    if (c != '\r') lf += c;
+  }
+  return lf;
+}
+
 }  // namespace postern::mail

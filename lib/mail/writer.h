@@ -79,4 +79,8 @@ class MimeBuilder {
 std::string encode_base64_lines(std::string_view data);      // 76-column lines, CRLF
 std::string encode_quoted_printable(std::string_view text);  // text: LF or CRLF lines
 
+// Header fields built with CRLF, converted to the line ending of `message` (LF when its
+// first line ends in a bare LF), so a filter prepends fields that match what it was given.
+std::string match_line_ending(std::string fields, std::string_view message);
+
 }  // namespace postern::mail
