@@ -656,3 +656,16 @@ TEST(Writer, MimeBuilder) {
   const size_t subj = msg.find("Subject: ");
   EXPECT_EQ(decode_unstructured(msg.substr(subj + 9)), "Bericht für Köln");
 }
+
+namespace postern::mail {
+namespace {
+
+TEST(Writer, MatchLineEndingFollowsTheMessage) {
+  std::string fields = "A: 1\r\nB: 2\r\n";
+  EXPECT_EQ(match_line_ending(fields, "From: x\r\n\r\nbody\r\n"), fields);
+  EXPECT_EQ(match_line_ending(fields, "From: x\n\nbody\n"), "A: 1\nB: 2\n");
+  EXPECT_EQ(match_line_ending(fields, "no line break"), fields);
+}
+
+}  // namespace
+}  // namespace postern::mail
