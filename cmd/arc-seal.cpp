@@ -16,7 +16,6 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "dns/options.h"
 #include "mail/writer.h"
 
 namespace {
@@ -116,11 +115,7 @@ int main(int argc, char** argv) {
       ->type_name("LIST");
   app.add_option("--now", o.now, "the time for t= (Unix seconds; default now)")->type_name("UNIX");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
-  dns::ResolverFlags flags;
-  dns::add_resolver_options(app, flags);
-  postern::config::Config config;
-  return postern::base::run_main(
+  return postern::config::run_with_resolver(
       argc, argv, app, {.name = "arc-seal", .delivery_path = true},
-      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
-      postern::config::loader(&config));
+      [&](const dns::ResolverOptions& r) { return run(o, r); });
 }

@@ -16,7 +16,7 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "dns/options.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -39,14 +39,6 @@ struct Options {
   bool check = false;
   std::vector<std::string> files;
 };
-
-bool out(std::string_view s) { return postern::base::write_all(STDOUT_FILENO, s).ok(); }
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
 
 std::string json_form(const std::string& file, const dmarc::Request& req,
                       const dmarc::Evaluation& ev) {
@@ -78,17 +70,6 @@ std::string json_form(const std::string& file, const dmarc::Request& req,
   return boost::json::serialize(doc) + "\n";
 }
 
-// The fields in the message's own line ending (LF when its first line ends in LF alone).
-std::string in_line_ending(std::string fields, std::string_view message) {
-  size_t nl = message.find('\n');
-  if (nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r')) return fields;
-  std::string lf;
-  for (char c : fields) {
-    if (c != '\r') lf += c;
-  }
-  return lf;
-}
-
 // EXIT STATUS in dmarc-check(1): quarantine is not a "no" (it is delivered, as junk).
 int status_for(const Options& o, const dmarc::Evaluation& ev) {
   if (!o.check) return 0;
@@ -109,7 +90,6 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       if (o.spf == auth::spf_code_name(c)) spf = c;
     }
   }
-  if (o.authserv_id.empty()) o.authserv_id = host_name();
   auto psl = auth::PublicSuffixList::shared(o.psl);
   if (!psl) return postern::base::fail(Error::config(psl.error().message()));
   auto resolver = dns::make_resolver(ro);
@@ -149,17 +129,17 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     rc = std::max(rc, status_for(o, ev));
     bool ok = true;
     if (o.json) {
-      ok = out(json_form(shown, req, ev));
+      ok = postern::base::write_stdout(json_form(shown, req, ev));
     } else if (o.ar || o.headers_only) {
       std::vector<auth::ResultClause> clauses = up.clauses;
       clauses.push_back(dmarc::result_clause(ev));
       std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
-      std::string field =
-          in_line_ending(auth::format_authentication_results(o.authserv_id, clauses), msg);
-      ok = out(o.headers_only ? field : field + msg);
+      std::string field = postern::mail::match_line_ending(
+          auth::format_authentication_results(o.authserv_id, clauses), msg);
+      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
     } else {
-      ok = out((o.files.size() > 1 ? shown + ": " : "") + std::string(dmarc::code_name(ev.result)) +
-               "\n");
+      ok = postern::base::write_stdout((o.files.size() > 1 ? shown + ": " : "") +
+                                       std::string(dmarc::code_name(ev.result)) + "\n");
     }
     if (!ok) break;
   }
@@ -190,11 +170,7 @@ int main(int argc, char** argv) {
   app.add_flag("-j,--json", o.json, "print one JSON object per message");
   app.add_flag("--check", o.check, "exit 1 when the policy to apply is reject, 75 on temperror");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
-  dns::ResolverFlags flags;
-  dns::add_resolver_options(app, flags);
-  postern::config::Config config;
-  return postern::base::run_main(
+  return postern::config::run_with_resolver(
       argc, argv, app, {.name = "dmarc-check", .delivery_path = true},
-      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
-      postern::config::loader(&config));
+      [&](const dns::ResolverOptions& r) { return run(o, r); }, &o.authserv_id);
 }

@@ -13,7 +13,6 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "dns/options.h"
 #include "dns/rdata.h"
 
 namespace {
@@ -99,11 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("types", o.types, "record types: A AAAA MX TXT CNAME PTR NS TLSA SOA (default A)")
       ->type_name("TYPE");
   app.add_flag("-j,--json", o.json, "print one JSON object per type (JSON Lines)");
-  dns::ResolverFlags flags;
-  dns::add_resolver_options(app, flags);
-  postern::config::Config config;
-  return postern::base::run_main(
+  return postern::config::run_with_resolver(
       argc, argv, app, {.name = "dns-query"},
-      [&] { return run(o, flags.over(postern::config::resolver_options(config))); },
-      postern::config::loader(&config));
+      [&](const dns::ResolverOptions& r) { return run(o, r); });
 }

@@ -18,7 +18,6 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "dns/options.h"
 #include "mail/writer.h"
 
 namespace {
@@ -150,15 +149,7 @@ int main(int argc, char** argv) {
   app.add_flag("-j,--json", o.json, "print the result as one JSON object");
   app.add_flag("--check", o.check, "exit 1 on fail, 75 on temperror (0 otherwise)");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
-  dns::ResolverFlags flags;
-  dns::add_resolver_options(app, flags);
-  postern::config::Config config;
-  return postern::base::run_main(
+  return postern::config::run_with_resolver(
       argc, argv, app, {.name = "spf-check", .delivery_path = true},
-      [&] {
-        // RFC 8601 2.5: the authserv-id defaults to this server's name.
-        if (o.authserv_id.empty()) o.authserv_id = config.get_string("server.hostname");
-        return run(o, flags.over(postern::config::resolver_options(config)));
-      },
-      postern::config::loader(&config));
+      [&](const dns::ResolverOptions& r) { return run(o, r); }, &o.authserv_id);
 }

@@ -1,5 +1,7 @@
 #include "config/dns.h"
 
+#include "dns/options.h"
+
 namespace postern::config {
 
 dns::ResolverOptions resolver_options(const Config& config) {
@@ -9,6 +11,23 @@ dns::ResolverOptions resolver_options(const Config& config) {
       config.get_duration("dns.timeout"));
   o.trust_anchor_file = config.get_string("dns.trust_anchor");
   return o;
+}
+
+int run_with_resolver(int argc, char** argv, CLI::App& app, const base::ToolSpec& spec,
+                      const std::function<int(const dns::ResolverOptions&)>& body,
+                      std::string* authserv_id) {
+  dns::ResolverFlags flags;
+  dns::add_resolver_options(app, flags);
+  Config config;
+  return base::run_main(
+      argc, argv, app, spec,
+      [&] {
+        if (authserv_id != nullptr && authserv_id->empty()) {
+          *authserv_id = config.get_string("server.hostname");
+        }
+        return body(flags.over(resolver_options(config)));
+      },
+      loader(&config));
 }
 
 }  // namespace postern::config
