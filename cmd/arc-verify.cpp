@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "auth/arc.h"
+#include "auth/check.h"
 #include "auth/results.h"
 #include "base/cli.h"
 #include "base/exit_code.h"
@@ -34,21 +35,9 @@ struct Options {
   bool check = false;
   bool headers_only = false;
   bool results_only = false;
+  bool merge = false;
   std::vector<std::string> files;
 };
-
-// RFC 8617 10.1 / RFC 8601 2.7: arc=<cv> with smtp.remote-ip and header.oldest-pass.
-auth::ResultClause clause(const Options& o, const arc::ChainResult& r) {
-  auth::ResultClause c{.method = "arc", .result = std::string(arc::status_name(r.cv))};
-  if (r.temperror) c.result = "temperror";
-  c.reason = r.reason;
-  if (r.instances > 0) c.comment = "i=" + std::to_string(r.instances);
-  if (!r.as_domain.empty()) c.comment += " as.d=" + r.as_domain;
-  if (!o.remote_ip.empty()) c.props.push_back({"smtp.remote-ip", o.remote_ip});
-  if (r.cv == arc::ChainStatus::kPass)
-    c.props.push_back({"header.oldest-pass", std::to_string(r.oldest_pass)});
-  return c;
-}
 
 std::string json_form(const std::string& file, const arc::ChainResult& r) {
   boost::json::object doc{{"file", file},
@@ -80,6 +69,8 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       rc = std::max(rc, postern::base::to_int(bytes.error().code()));
       continue;
     }
+    std::vector<auth::ResultClause> earlier;
+    if (o.merge) earlier = auth::our_results(*bytes, o.authserv_id);
     std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
     auto task = arc::validate(msg, **resolver, {.now = o.now, .legacy = o.legacy});
     arc::ChainResult r = dns::run(**resolver, task);
@@ -96,7 +87,9 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       ok = postern::base::write_stdout((many ? shown + ": " : "") + word + "\n");
     } else {
       std::string field = postern::mail::match_line_ending(
-          auth::format_authentication_results(o.authserv_id, {clause(o, r)}), msg);
+          auth::format_authentication_results(
+              o.authserv_id,
+              auth::merge_results(earlier, {auth::arc_result_clause(r, o.remote_ip)})), msg);
       ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
     }
     if (!ok) break;
@@ -121,6 +114,8 @@ int main(int argc, char** argv) {
   app.add_flag("--results-only", o.results_only,
                "print the chain result (none, pass, fail) instead of the message");
   app.add_flag("--headers-only", o.headers_only, "print only the Authentication-Results field");
+  app.add_flag("--merge", o.merge,
+               "keep other methods' results from our existing Authentication-Results");
   app.add_flag("--check", o.check, "exit 1 unless the chain passes, 75 on temperror");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
   return postern::config::run_with_resolver(

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/check.h"
 #include "auth/dkim.h"
 #include "auth/results.h"
 #include "base/cli.h"
@@ -33,27 +34,9 @@ struct Options {
   bool check = false;
   bool headers_only = false;
   bool results_only = false;
+  bool merge = false;
   std::vector<std::string> files;
 };
-
-// RFC 8601 2.7.1 clauses: one per signature, "dkim=none" without any.
-std::vector<auth::ResultClause> clauses(const std::vector<dkim::SignatureResult>& rs) {
-  std::vector<auth::ResultClause> out;
-  if (rs.empty()) out.push_back({.method = "dkim", .result = "none"});
-  for (const auto& r : rs) {
-    auth::ResultClause c{.method = "dkim", .result = r.result, .reason = r.detail};
-    if (r.testing) c.comment = "key in test mode";
-    if (!r.domain.empty()) c.props.push_back({"header.d", r.domain});
-    if (!r.identity.empty() && r.identity != "@" + r.domain) {
-      c.props.push_back({"header.i", r.identity});
-    }
-    if (!r.selector.empty()) c.props.push_back({"header.s", r.selector});
-    if (!r.algorithm.empty()) c.props.push_back({"header.a", r.algorithm});
-    if (!r.b.empty()) c.props.push_back({"header.b", r.b.substr(0, 8)});  // RFC 6008
-    out.push_back(std::move(c));
-  }
-  return out;
-}
 
 std::string json_form(const std::string& file, const std::vector<dkim::SignatureResult>& rs) {
   boost::json::array sigs;
@@ -104,6 +87,8 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       rc = std::max(rc, postern::base::to_int(bytes.error().code()));
       continue;
     }
+    std::vector<auth::ResultClause> earlier;
+    if (o.merge) earlier = auth::our_results(*bytes, o.authserv_id);
     std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
     auto task = dkim::verify(msg, **resolver, {.now = o.now, .legacy = o.legacy});
     std::vector<dkim::SignatureResult> rs = dns::run(**resolver, task);
@@ -128,7 +113,8 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       ok = postern::base::write_stdout(words + "\n");
     } else {
       std::string field = postern::mail::match_line_ending(
-          auth::format_authentication_results(o.authserv_id, clauses(rs)), msg);
+          auth::format_authentication_results(
+              o.authserv_id, auth::merge_results(earlier, auth::dkim_result_clauses(rs))), msg);
       ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
     }
     if (!ok) break;
@@ -153,6 +139,8 @@ int main(int argc, char** argv) {
   app.add_flag("--results-only", o.results_only,
                "print the result words (one per signature) instead of the message");
   app.add_flag("--headers-only", o.headers_only, "print only the Authentication-Results field");
+  app.add_flag("--merge", o.merge,
+               "keep other methods' results from our existing Authentication-Results");
   app.add_flag("--check", o.check, "exit 1 unless a signature passes, 75 on temperror");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
   return postern::config::run_with_resolver(

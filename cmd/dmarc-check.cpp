@@ -131,8 +131,10 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     if (o.json) {
       ok = postern::base::write_stdout(json_form(shown, req, ev));
     } else if (o.ar || o.headers_only) {
-      std::vector<auth::ResultClause> clauses = up.clauses;
-      clauses.push_back(dmarc::result_clause(ev));
+      // dmarc-check is a later stage by nature: it keeps what earlier stages wrote.
+      std::vector<auth::ResultClause> ours = up.clauses;
+      ours.push_back(dmarc::result_clause(ev));
+      auto clauses = auth::merge_results(auth::our_results(*bytes, o.authserv_id), ours);
       std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
       std::string field = postern::mail::match_line_ending(
           auth::format_authentication_results(o.authserv_id, clauses), msg);

@@ -38,6 +38,7 @@ struct Options {
   bool headers_only = false;
   bool json = false;
   bool check = false;
+  bool merge = false;
   std::vector<std::string> files;
 };
 
@@ -103,12 +104,7 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   // Neither --received-spf nor --ar: both fields.
   bool want_rs = o.received_spf || !o.ar;
   bool want_ar = o.ar || !o.received_spf;
-  std::string fields;
-  if (want_rs) fields += auth::format_received_spf(req, res);
-  if (want_ar) {
-    fields +=
-        auth::format_authentication_results(o.authserv_id, {auth::spf_result_clause(req, res)});
-  }
+  std::string received_spf = want_rs ? auth::format_received_spf(req, res) : "";
   if (o.files.empty()) o.files.push_back("-");
   for (const auto& file : o.files) {
     auto bytes = postern::base::read_file(file);
@@ -117,8 +113,15 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       rc = std::max(rc, postern::base::to_int(bytes.error().code()));
       continue;
     }
-    std::string msg =
-        want_ar ? auth::strip_authentication_results(*bytes, o.authserv_id) : std::move(*bytes);
+    std::string fields = received_spf;
+    std::string msg = std::move(*bytes);
+    if (want_ar) {
+      std::vector<auth::ResultClause> earlier;
+      if (o.merge) earlier = auth::our_results(msg, o.authserv_id);
+      fields += auth::format_authentication_results(
+          o.authserv_id, auth::merge_results(earlier, {auth::spf_result_clause(req, res)}));
+      msg = auth::strip_authentication_results(msg, o.authserv_id);
+    }
     std::string f = postern::mail::match_line_ending(fields, msg);
     if (!postern::base::write_stdout(o.headers_only ? f : f + msg)) break;
   }
@@ -147,6 +150,8 @@ int main(int argc, char** argv) {
   app.add_flag("--ar", o.ar, "prepend an Authentication-Results field to each message");
   app.add_flag("--headers-only", o.headers_only, "print only the fields, not the messages");
   app.add_flag("-j,--json", o.json, "print the result as one JSON object");
+  app.add_flag("--merge", o.merge,
+               "keep other methods' results from our existing Authentication-Results");
   app.add_flag("--check", o.check, "exit 1 on fail, 75 on temperror (0 otherwise)");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
   return postern::config::run_with_resolver(

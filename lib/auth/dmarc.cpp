@@ -5,6 +5,7 @@
 #include <random>
 #include <utility>
 
+#include "auth/lexical.h"
 #include "mail/header.h"
 
 namespace postern::auth::dmarc {
@@ -108,63 +109,6 @@ std::vector<std::pair<std::string_view, std::string_view>> header_fields(std::st
       }
     }
     pos = end;
-  }
-  return out;
-}
-
-// Drops RFC 5322 comments (nested, quoted-pairs, not inside quoted strings).
-std::string strip_comments(std::string_view s) {
-  std::string out;
-  int depth = 0;
-  bool quoted = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '\\' && i + 1 < s.size()) {
-      if (depth == 0) out.append(s.substr(i, 2));
-      ++i;
-    } else if (quoted) {
-      out += c;
-      if (c == '"') quoted = false;
-    } else if (c == '(') {
-      ++depth;
-    } else if (c == ')' && depth > 0) {
-      if (--depth == 0) out += ' ';
-    } else if (depth == 0) {
-      if (c == '"') quoted = true;
-      out += (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
-    }
-  }
-  return out;
-}
-
-// Splits on `seps` outside quoted strings.
-std::vector<std::string> split_unquoted(std::string_view s, std::string_view seps) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '\\' && quoted && i + 1 < s.size()) {
-      out.back() += s.substr(i, 2);
-      ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-      out.back() += c;
-    } else if (!quoted && seps.find(c) != std::string_view::npos) {
-      if (!out.back().empty()) out.emplace_back();
-    } else {
-      out.back() += c;
-    }
-  }
-  if (out.back().empty()) out.pop_back();
-  return out;
-}
-
-std::string unquote(std::string_view v) {
-  if (v.size() < 2 || v.front() != '"' || v.back() != '"') return std::string(v);
-  std::string out;
-  for (size_t i = 1; i + 1 < v.size(); ++i) {
-    if (v[i] == '\\' && i + 2 < v.size()) ++i;
-    out += v[i];
   }
   return out;
 }
@@ -454,38 +398,6 @@ ResultClause result_clause(const Evaluation& ev) {
     c.props.emplace_back("policy.dmarc", std::string(policy_name(ev.policy)));
   }
   return c;
-}
-
-ParsedResults parse_authentication_results(std::string_view field_value) {
-  ParsedResults out;
-  std::string text = strip_comments(field_value);
-  std::vector<std::string> parts = split_unquoted(text, ";");
-  if (parts.empty()) return out;
-  auto id_words = split_unquoted(parts[0], " ");
-  if (!id_words.empty()) out.id = unquote(id_words[0]);
-  for (size_t i = 1; i < parts.size(); ++i) {
-    auto words = split_unquoted(parts[i], " ");
-    if (words.empty()) continue;
-    ResultClause c;
-    size_t eq = words[0].find('=');
-    if (eq == std::string::npos) continue;  // "none"
-    std::string method = words[0].substr(0, eq);
-    c.method = lower(method.substr(0, method.find('/')));  // methodspec [ "/" version ]
-    c.result = lower(words[0].substr(eq + 1));
-    for (size_t w = 1; w < words.size(); ++w) {
-      size_t e = words[w].find('=');
-      if (e == std::string::npos) continue;
-      std::string key = lower(words[w].substr(0, e));
-      std::string value = unquote(words[w].substr(e + 1));
-      if (key == "reason") {
-        c.reason = value;
-      } else {
-        c.props.emplace_back(std::move(key), std::move(value));
-      }
-    }
-    out.clauses.push_back(std::move(c));
-  }
-  return out;
 }
 
 UpstreamResults upstream_results(std::string_view message, std::string_view authserv_id) {

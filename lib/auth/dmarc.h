@@ -118,14 +118,6 @@ ResultClause result_clause(const Evaluation& ev);
 
 // ---- reading upstream results ----
 
-// One Authentication-Results field value parsed into clauses (comments dropped, quoted
-// values unquoted); the authserv-id in `id`. Best effort: never fails.
-struct ParsedResults {
-  std::string id;
-  std::vector<ResultClause> clauses;
-};
-ParsedResults parse_authentication_results(std::string_view field_value);
-
 // The SPF and DKIM inputs a message carries for us: the spf and dkim clauses of every
 // Authentication-Results field under `authserv_id`, else (for SPF) a Received-SPF field
 // whose receiver= is `authserv_id` (RFC 7208 9.1).

@@ -2,6 +2,8 @@
 // authserv-id. See results.h.
 #include "auth/results.h"
 
+#include "auth/lexical.h"
+
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -151,6 +153,144 @@ size_t skip_cfws(std::string_view s, size_t i) {
 }
 
 }  // namespace
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string strip_comments(std::string_view s) {
+  std::string out;
+  int depth = 0;
+  bool quoted = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\' && i + 1 < s.size()) {
+      if (depth == 0) out.append(s.substr(i, 2));
+      ++i;
+    } else if (quoted) {
+      out += c;
+      if (c == '"') quoted = false;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')' && depth > 0) {
+      if (--depth == 0) out += ' ';
+    } else if (depth == 0) {
+      if (c == '"') quoted = true;
+      out += (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split_unquoted(std::string_view s, std::string_view seps) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\' && quoted && i + 1 < s.size()) {
+      out.back() += s.substr(i, 2);
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+      out.back() += c;
+    } else if (!quoted && seps.find(c) != std::string_view::npos) {
+      if (!out.back().empty()) out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  if (out.back().empty()) out.pop_back();
+  return out;
+}
+
+std::string unquote(std::string_view v) {
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') return std::string(v);
+  std::string out;
+  for (size_t i = 1; i + 1 < v.size(); ++i) {
+    if (v[i] == '\\' && i + 2 < v.size()) ++i;
+    out += v[i];
+  }
+  return out;
+}
+
+ParsedResults parse_authentication_results(std::string_view field_value) {
+  ParsedResults out;
+  std::string text = strip_comments(field_value);
+  std::vector<std::string> parts = split_unquoted(text, ";");
+  if (parts.empty()) return out;
+  auto id_words = split_unquoted(parts[0], " ");
+  if (!id_words.empty()) out.id = unquote(id_words[0]);
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto words = split_unquoted(parts[i], " ");
+    if (words.empty()) continue;
+    ResultClause c;
+    size_t eq = words[0].find('=');
+    if (eq == std::string::npos) continue;  // "none"
+    std::string method = words[0].substr(0, eq);
+    c.method = ascii_lower(method.substr(0, method.find('/')));  // methodspec [ "/" version ]
+    c.result = ascii_lower(words[0].substr(eq + 1));
+    for (size_t w = 1; w < words.size(); ++w) {
+      size_t e = words[w].find('=');
+      if (e == std::string::npos) continue;
+      std::string key = ascii_lower(words[w].substr(0, e));
+      std::string value = unquote(words[w].substr(e + 1));
+      if (key == "reason") {
+        c.reason = value;
+      } else {
+        c.props.emplace_back(std::move(key), std::move(value));
+      }
+    }
+    out.clauses.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<ResultClause> our_results(std::string_view message, std::string_view authserv_id) {
+  std::vector<ResultClause> out;
+  if (authserv_id.empty()) return out;
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    size_t next = eol == std::string_view::npos ? message.size() : eol + 1;
+    std::string_view line = message.substr(pos, next - pos);
+    if (line == "\n" || line == "\r\n") break;
+    size_t colon = line.find(':');
+    size_t end = next;
+    while (end < message.size() && (message[end] == ' ' || message[end] == '\t')) {
+      size_t e = message.find('\n', end);
+      end = e == std::string_view::npos ? message.size() : e + 1;
+    }
+    if (colon != std::string_view::npos && line[0] != ' ' && line[0] != '\t') {
+      std::string_view name = line.substr(0, colon);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+      if (iequal(name, "Authentication-Results")) {
+        ParsedResults pr =
+            parse_authentication_results(message.substr(pos + colon + 1, end - pos - colon - 1));
+        if (iequal(pr.id, authserv_id)) {
+          for (auto& c : pr.clauses) out.push_back(std::move(c));
+        }
+      }
+    }
+    pos = end;
+  }
+  return out;
+}
+
+std::vector<ResultClause> merge_results(std::vector<ResultClause> earlier,
+                                        const std::vector<ResultClause>& ours) {
+  std::vector<ResultClause> out;
+  for (auto& c : earlier) {
+    bool replaced = false;
+    for (const auto& o : ours) replaced = replaced || o.method == c.method;
+    if (!replaced) out.push_back(std::move(c));
+  }
+  out.insert(out.end(), ours.begin(), ours.end());
+  return out;
+}
 
 std::string format_clause(const ResultClause& clause) {
   // RFC 8601 2.2 resinfo: methodspec [reasonspec] *propspec; a comment is CFWS.

@@ -46,4 +46,25 @@ std::string strip_authentication_results(std::string_view message, std::string_v
 // skipping CFWS and an optional version; empty when it has none.
 std::string authserv_id_of(std::string_view field_value);
 
+// ---- reading fields back ----
+
+// One Authentication-Results field value (the text after the colon) parsed into clauses:
+// comments dropped, quoted values unquoted, method and result lower-cased, reason= in
+// `reason`; the authserv-id in `id`. Best effort: never fails.
+struct ParsedResults {
+  std::string id;
+  std::vector<ResultClause> clauses;
+};
+ParsedResults parse_authentication_results(std::string_view field_value);
+
+// Every clause of every Authentication-Results field of the message that claims
+// `authserv_id`, top to bottom: what earlier stages of our own pipeline found.
+std::vector<ResultClause> our_results(std::string_view message, std::string_view authserv_id);
+
+// The merge rule for one pipeline writing one field: the `earlier` clauses whose method
+// none of `ours` has, in order, followed by `ours`. A stage thus replaces only its own
+// method's results (spf-check replaces spf=, dkim-verify every dkim=, ...).
+std::vector<ResultClause> merge_results(std::vector<ResultClause> earlier,
+                                        const std::vector<ResultClause>& ours);
+
 }  // namespace postern::auth

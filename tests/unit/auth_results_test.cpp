@@ -83,5 +83,46 @@ TEST(StripTest, NoBodyAndNoChange) {
   EXPECT_EQ(strip_authentication_results(msg, ""), msg);
 }
 
+TEST(ParseTest, ReadsClausesPropsAndReason) {
+  auto ar = parse_authentication_results(
+      " mx.example 1; SPF=Pass (ok) smtp.mailfrom=a@example.org;\r\n\tdkim/1=fail "
+      "reason=\"bad; sig\" header.d=example.org");
+  EXPECT_EQ(ar.id, "mx.example");
+  ASSERT_EQ(ar.clauses.size(), 2u);
+  EXPECT_EQ(ar.clauses[0].method, "spf");
+  EXPECT_EQ(ar.clauses[0].result, "pass");
+  EXPECT_EQ(ar.clauses[1].method, "dkim");
+  EXPECT_EQ(ar.clauses[1].reason, "bad; sig");
+  ASSERT_EQ(ar.clauses[1].props.size(), 1u);
+  EXPECT_EQ(ar.clauses[1].props[0].second, "example.org");
+}
+
+TEST(MergeTest, OurResultsAreReadFromOurFieldsOnly) {
+  std::string msg =
+      "Authentication-Results: other.example; spf=fail\n"
+      "Authentication-Results: MX.example;\n\tspf=pass smtp.mailfrom=a@example.org;\n"
+      "\tarc=none\n"
+      "Subject: x\n\n"
+      "Authentication-Results: mx.example; dkim=pass\n";
+  auto ours = our_results(msg, "mx.example");
+  ASSERT_EQ(ours.size(), 2u);
+  EXPECT_EQ(ours[0].method, "spf");
+  EXPECT_EQ(ours[0].result, "pass");
+  EXPECT_EQ(ours[1].method, "arc");
+  EXPECT_TRUE(our_results(msg, "").empty());
+}
+
+TEST(MergeTest, AStageReplacesOnlyItsOwnMethod) {
+  std::vector<ResultClause> earlier = {{.method = "spf", .result = "pass"},
+                                       {.method = "dkim", .result = "fail"},
+                                       {.method = "dkim", .result = "pass"},
+                                       {.method = "arc", .result = "none"}};
+  auto merged = merge_results(earlier, {{.method = "dkim", .result = "neutral"}});
+  std::string words;
+  for (const auto& c : merged) words += c.method + "=" + c.result + " ";
+  EXPECT_EQ(words, "spf=pass arc=none dkim=neutral ");
+  EXPECT_EQ(merge_results({}, {{.method = "spf", .result = "fail"}}).size(), 1u);
+}
+
 }  // namespace
 }  // namespace postern::auth

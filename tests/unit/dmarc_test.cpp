@@ -284,7 +284,7 @@ TEST(DmarcUpstream, ReadsOurResultsOnly) {
   EXPECT_EQ(up.spf_domain, "b.example.org");
   ASSERT_EQ(up.dkim_pass_domains.size(), 1u);
   EXPECT_EQ(up.dkim_pass_domains[0], "example.org");
-  auto ar = dmarc::parse_authentication_results(
+  auto ar = auth::parse_authentication_results(
       " mx.example 1; spf=fail (x; y) reason=\"a; b\" smtp.mailfrom=\"q@example.net\"");
   EXPECT_EQ(ar.id, "mx.example");
   ASSERT_EQ(ar.clauses.size(), 1u);
