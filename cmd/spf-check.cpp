@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <ctime>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "auth/results.h"
@@ -39,6 +40,7 @@ struct Options {
   bool json = false;
   bool check = false;
   bool merge = false;
+  std::string batch;
   std::vector<std::string> files;
 };
 
@@ -69,7 +71,67 @@ int status_for(const Options& o, auth::SpfCode code) {
   return 0;
 }
 
+// --batch: one check per input line "IP HELO MAIL-FROM" ("<>" or nothing for the null
+// reverse-path), one answer per output line, in order. A line that cannot be read answers
+// "invalid" (so the lines stay paired) and makes the exit status 65.
+int run_batch(const Options& o, const dns::ResolverOptions& ro) {
+  if (!o.files.empty() || o.received_spf || o.ar || o.headers_only || !o.ip.empty()) {
+    return postern::base::fail(Error::usage("--batch reads envelopes, not --ip or messages"));
+  }
+  auto input = postern::base::read_file(o.batch);
+  if (!input) return postern::base::fail(input.error());
+  auto resolver = dns::make_resolver(ro);
+  if (!resolver) return postern::base::fail(Error::config(resolver.error().message()));
+  int rc = 0;
+  std::string out;
+  std::string_view rest = *input;
+  for (size_t lineno = 1; !rest.empty(); ++lineno) {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Tab-separated when the line has a tab (a HELO or local part may hold spaces), else
+    // white-space-separated.
+    std::vector<std::string> f;
+    bool tabs = line.find('\t') != std::string_view::npos;
+    for (size_t i = 0; i <= line.size();) {
+      size_t b = tabs ? i : line.find_first_not_of(' ', i);
+      if (b == std::string_view::npos) break;
+      size_t e = line.find(tabs ? '\t' : ' ', b);
+      f.emplace_back(line.substr(b, e == std::string_view::npos ? e : e - b));
+      i = e == std::string_view::npos ? line.size() + 1 : e + 1;
+    }
+    if (f.empty() || f[0].empty() || f[0][0] == '#') continue;
+    auto ip = auth::IpAddress::parse(f[0]);
+    if (!ip || f.size() < 2 || f.size() > 3) {
+      std::string name = o.batch == "-" ? "<stdin>" : o.batch;
+      postern::base::log_error(Error::bad_data(name + ":" + std::to_string(lineno) +
+                                               ": expected IP HELO [MAIL-FROM]"));
+      rc = std::max(rc, postern::base::to_int(ExitCode::kDataErr));
+      out += "invalid\n";
+      continue;
+    }
+    auth::SpfRequest req;
+    req.ip = *ip;
+    req.helo = f[1];
+    req.mail_from = f.size() == 3 && f[2] != "<>" ? f[2] : "";
+    req.identity = o.identity == "helo" ? auth::SpfIdentity::kHelo : auth::SpfIdentity::kMailFrom;
+    req.receiver = o.authserv_id;
+    req.now = static_cast<int64_t>(std::time(nullptr));
+    auto task = auth::check_host(**resolver, req);
+    auth::SpfResult res = dns::run(**resolver, task);
+    rc = std::max(rc, status_for(o, res.code));
+    out += o.json ? json_form(req, res, o.authserv_id)
+                  : std::string(auth::spf_code_name(res.code)) + "\n";
+    if (out.size() >= 65536 && !postern::base::write_stdout(std::exchange(out, {}))) return rc;
+  }
+  postern::base::write_stdout(out);
+  return rc;
+}
+
 int run(Options& o, const dns::ResolverOptions& ro) {
+  if (!o.batch.empty()) return run_batch(o, ro);
+  if (o.ip.empty()) return postern::base::fail(Error::usage("--ip is required (or --batch)"));
   auto ip = auth::IpAddress::parse(o.ip);
   if (!ip) return postern::base::fail(Error::usage("--ip: not an IP address: " + o.ip));
   bool message_mode = !o.files.empty() || o.received_spf || o.ar || o.headers_only;
@@ -133,9 +195,7 @@ int run(Options& o, const dns::ResolverOptions& ro) {
 int main(int argc, char** argv) {
   CLI::App app{"evaluate SPF (RFC 7208) for an SMTP client and envelope"};
   Options o;
-  app.add_option("--ip", o.ip, "the SMTP client's IP address (IPv4 or IPv6)")
-      ->required()
-      ->type_name("IP");
+  app.add_option("--ip", o.ip, "the SMTP client's IP address (IPv4 or IPv6)")->type_name("IP");
   app.add_option("--helo", o.helo, "the name the client gave in HELO/EHLO")->type_name("NAME");
   app.add_option("--mail-from", o.mail_from,
                  "the MAIL FROM address (empty: the null reverse-path, postmaster@HELO is checked)")
@@ -146,6 +206,9 @@ int main(int argc, char** argv) {
          "--authserv-id", o.authserv_id,
          "our authserv-id for Authentication-Results and the %{r} macro (default: host name)")
       ->type_name("ID");
+  app.add_option("--batch", o.batch,
+                 "check one 'IP HELO MAIL-FROM' line of FILE ('-': stdin) after another")
+      ->type_name("FILE");
   app.add_flag("--received-spf", o.received_spf, "prepend a Received-SPF field to each message");
   app.add_flag("--ar", o.ar, "prepend an Authentication-Results field to each message");
   app.add_flag("--headers-only", o.headers_only, "print only the fields, not the messages");

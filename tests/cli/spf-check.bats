@@ -112,3 +112,21 @@ Z="--resolver file:$FIXTURES/spf/example.zone"
   run --separate-stderr spf-check --resolver file:/nonexistent/zone --ip 192.0.2.1 --helo h --mail-from a@example.org
   assert_status 75
 }
+
+@test "--batch: one answer per envelope line, in order, with 'invalid' for bad lines" {
+  cd "$BATS_TEST_TMPDIR"
+  printf '%s\n' '192.0.2.9 h.example a@example.org' '# a comment' '' \
+    '203.0.113.1 h a@example.org' '198.51.100.25 mail.example.org <>' \
+    'not-an-ip h a@example.org' '192.0.2.11 h a@soft.example.org' > envelopes
+  run --separate-stderr spf-check $Z --batch envelopes
+  assert_status 65
+  [ "$output" = "$(printf 'pass\nfail\npass\ninvalid\nsoftfail')" ]
+  [[ "$stderr" == *"envelopes:6: expected IP HELO [MAIL-FROM]"* ]]
+  run --separate-stderr spf-check $Z --batch - --json < <(head -1 envelopes)
+  assert_status 0
+  [[ "$output" == '{"result":"pass",'* ]]
+  run --separate-stderr spf-check $Z --batch - --check < <(head -4 envelopes)
+  assert_status 1
+  run --separate-stderr spf-check $Z --batch envelopes --ip 192.0.2.1
+  assert_status 64
+}
