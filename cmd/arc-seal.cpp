@@ -52,46 +52,41 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     h.push_back(o.headers.substr(p, c - p));
     p = c + 1;
   }
-  if (o.files.empty()) o.files.push_back("-");
-  int rc = 0;
-  for (const auto& file : o.files) {
-    auto msg = postern::base::read_file(file);
-    if (!msg) {
-      postern::base::log_error(msg.error());
-      rc = std::max(rc, postern::base::to_int(msg.error().code()));
-      continue;
-    }
-    std::vector<std::string> results = arc::collect_results(*msg, o.authserv_id);
-    arc::ChainStatus cv = arc::ChainStatus::kNone;
-    if (o.cv == "auto") {
-      auto task = arc::validate(*msg, *resolver, {.now = o.now});
-      arc::ChainResult r = dns::run(*resolver, task);
-      cv = r.cv;
-      bool has_arc = false;
-      for (const auto& res : results) has_arc = has_arc || res.rfind("arc=", 0) == 0;
-      if (!has_arc) results.push_back("arc=" + std::string(arc::status_name(cv)));
-    } else {
-      cv = *arc::parse_status(o.cv);
-    }
-    arc::SealOptions so{.domain = o.domain,
-                        .selector = o.selector,
-                        .key = &*key,
-                        .authserv_id = o.authserv_id,
-                        .results = results,
-                        .cv = cv,
-                        .headers = h,
-                        .timestamp = o.now};
-    auto set = arc::seal(*msg, so);
-    std::string shown = file == "-" ? "<stdin>" : file;
-    if (!set) {
-      // RFC 8617 5.1.2: a failed chain gets no further set; the message passes unchanged.
-      postern::base::log_warn("arc-seal", {{"file", shown}, {"reason", set.error().message()}});
-      if (!postern::base::write_stdout(*msg)) break;
-      continue;
-    }
-    if (!postern::base::write_stdout(postern::mail::match_line_ending(*set, *msg) + *msg)) break;
-  }
-  return rc;
+  return postern::base::for_each_input(
+      o.files, [&](const std::string& shown, std::string& text) -> std::optional<int> {
+        const std::string* msg = &text;
+        std::vector<std::string> results = arc::collect_results(*msg, o.authserv_id);
+        arc::ChainStatus cv = arc::ChainStatus::kNone;
+        if (o.cv == "auto") {
+          auto task = arc::validate(*msg, *resolver, {.now = o.now});
+          arc::ChainResult r = dns::run(*resolver, task);
+          cv = r.cv;
+          bool has_arc = false;
+          for (const auto& res : results) has_arc = has_arc || res.rfind("arc=", 0) == 0;
+          if (!has_arc) results.push_back("arc=" + std::string(arc::status_name(cv)));
+        } else {
+          cv = *arc::parse_status(o.cv);
+        }
+        arc::SealOptions so{.domain = o.domain,
+                            .selector = o.selector,
+                            .key = &*key,
+                            .authserv_id = o.authserv_id,
+                            .results = results,
+                            .cv = cv,
+                            .headers = h,
+                            .timestamp = o.now};
+        auto set = arc::seal(*msg, so);
+        if (!set) {
+          // RFC 8617 5.1.2: a failed chain gets no further set; the message passes unchanged.
+          postern::base::log_warn("arc-seal", {{"file", shown}, {"reason", set.error().message()}});
+          if (!postern::base::write_stdout(*msg)) return std::nullopt;
+          return 0;
+        }
+        if (!postern::base::write_stdout(postern::mail::match_line_ending(*set, *msg) + *msg)) {
+          return std::nullopt;
+        }
+        return 0;
+      });
 }
 
 }  // namespace

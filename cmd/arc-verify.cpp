@@ -59,42 +59,37 @@ int status_for(const Options& o, const arc::ChainResult& r) {
 int run(Options& o, const dns::ResolverOptions& ro) {
   auto resolver = dns::make_resolver(ro);
   if (!resolver) return postern::base::fail(resolver.error());
-  if (o.files.empty()) o.files.push_back("-");
-  int rc = 0;
   bool many = o.files.size() > 1;
-  for (const auto& file : o.files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
-    std::vector<auth::ResultClause> earlier;
-    if (o.merge) earlier = auth::our_results(*bytes, o.authserv_id);
-    std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
-    auto task = arc::validate(msg, **resolver, {.now = o.now, .legacy = o.legacy});
-    arc::ChainResult r = dns::run(**resolver, task);
-    rc = std::max(rc, status_for(o, r));
-    std::string shown = file == "-" ? "<stdin>" : file;
-    if (r.cv == arc::ChainStatus::kFail) {
-      postern::base::log_info("arc", {{"file", shown}, {"result", "fail"}, {"reason", r.reason}});
-    }
-    bool ok = true;
-    std::string word(r.temperror ? "temperror" : arc::status_name(r.cv));
-    if (o.json) {
-      ok = postern::base::write_stdout(json_form(shown, r));
-    } else if (o.results_only) {
-      ok = postern::base::write_stdout((many ? shown + ": " : "") + word + "\n");
-    } else {
-      std::string field = postern::mail::match_line_ending(
-          auth::format_authentication_results(
-              o.authserv_id,
-              auth::merge_results(earlier, {auth::arc_result_clause(r, o.remote_ip)})), msg);
-      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
-    }
-    if (!ok) break;
-  }
-  return rc;
+  return postern::base::for_each_input(
+      o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
+        int rc = 0;
+        std::vector<auth::ResultClause> earlier;
+        if (o.merge) earlier = auth::our_results(bytes, o.authserv_id);
+        std::string msg = auth::strip_authentication_results(bytes, o.authserv_id);
+        auto task = arc::validate(msg, **resolver, {.now = o.now, .legacy = o.legacy});
+        arc::ChainResult r = dns::run(**resolver, task);
+        rc = std::max(rc, status_for(o, r));
+        if (r.cv == arc::ChainStatus::kFail) {
+          postern::base::log_info("arc",
+                                  {{"file", shown}, {"result", "fail"}, {"reason", r.reason}});
+        }
+        bool ok = true;
+        std::string word(r.temperror ? "temperror" : arc::status_name(r.cv));
+        if (o.json) {
+          ok = postern::base::write_stdout(json_form(shown, r));
+        } else if (o.results_only) {
+          ok = postern::base::write_stdout((many ? shown + ": " : "") + word + "\n");
+        } else {
+          std::string field = postern::mail::match_line_ending(
+              auth::format_authentication_results(
+                  o.authserv_id,
+                  auth::merge_results(earlier, {auth::arc_result_clause(r, o.remote_ip)})),
+              msg);
+          ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
+        }
+        if (!ok) return std::nullopt;
+        return rc;
+      });
 }
 
 }  // namespace

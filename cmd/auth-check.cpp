@@ -5,9 +5,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
-#include <chrono>
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -55,8 +56,8 @@ std::string json_form(const std::string& file, const auth::CheckRequest& req,
   doc.erase("time");
   doc.erase("v");
   doc["file"] = file;
-  doc["authentication_results"] = auth::format_authentication_results(
-      req.authserv_id, auth::result_clauses(req, r));
+  doc["authentication_results"] =
+      auth::format_authentication_results(req.authserv_id, auth::result_clauses(req, r));
   return json::serialize(doc) + "\n";
 }
 
@@ -85,52 +86,46 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   if (!o.record_file.empty()) {
     record = postern::base::UniqueFd(
         ::open(o.record_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-    if (!record) return postern::base::fail(Error::from_errno(errno, "open " + o.record_file));
+    if (!record) return postern::base::fail(Error::config("--record " + o.record_file + ": " + std::strerror(errno)));
   }
-  if (o.files.empty()) o.files.push_back("-");
   bool many = o.files.size() > 1;
-  int rc = 0;
-  for (const auto& file : o.files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
-    std::string shown = file == "-" ? "<stdin>" : file;
-    std::string msg = auth::strip_authentication_results(*bytes, o.req.authserv_id);
-    auto task = auth::check_message(msg, **resolver, **psl, o.req);
-    auth::CheckResult r = dns::run(**resolver, task);
-    rc = std::max(rc, status_for(o, r));
-    if (r.disposition != auth::dmarc::Policy::kNone || auth::is_temporary(r)) {
-      postern::base::log_info("auth", {{"file", shown}, {"results", words(o.req, r)}});
-    }
-    if (record) {
-      // One write() per line on an O_APPEND descriptor: concurrent writers never interleave.
-      int64_t now = o.req.now ? o.req.now : std::chrono::duration_cast<std::chrono::seconds>(
-                                  postern::base::system_clock().now().time_since_epoch())
-                                  .count();
-      auto st = postern::base::write_all(record.get(),
-                                         auth::record_to_json(auth::to_record(o.req, r, now)));
-      if (!st) {
-        postern::base::log_error(st.error());
-        rc = std::max(rc, postern::base::to_int(ExitCode::kTempFail));
-      }
-    }
-    bool ok = true;
-    if (o.json) {
-      ok = postern::base::write_stdout(json_form(shown, o.req, r));
-    } else if (o.results_only) {
-      ok = postern::base::write_stdout((many ? shown + ": " : "") + words(o.req, r) + "\n");
-    } else {
-      std::string field = postern::mail::match_line_ending(
-          auth::format_authentication_results(o.req.authserv_id, auth::result_clauses(o.req, r)),
-          msg);
-      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
-    }
-    if (!ok) break;
-  }
-  return rc;
+  return postern::base::for_each_input(
+      o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
+        std::string msg = auth::strip_authentication_results(bytes, o.req.authserv_id);
+        auto task = auth::check_message(msg, **resolver, **psl, o.req);
+        auth::CheckResult r = dns::run(**resolver, task);
+        int rc = status_for(o, r);
+        if (r.disposition != auth::dmarc::Policy::kNone || auth::is_temporary(r)) {
+          postern::base::log_info("auth", {{"file", shown}, {"results", words(o.req, r)}});
+        }
+        if (record) {
+          // One write() per line on an O_APPEND descriptor: concurrent writers never interleave.
+          int64_t now = o.req.now ? o.req.now
+                                  : std::chrono::duration_cast<std::chrono::seconds>(
+                                        postern::base::system_clock().now().time_since_epoch())
+                                        .count();
+          auto st = postern::base::write_all(record.get(),
+                                             auth::record_to_json(auth::to_record(o.req, r, now)));
+          if (!st) {
+            postern::base::log_error(st.error());
+            rc = postern::base::to_int(ExitCode::kTempFail);
+          }
+        }
+        bool ok = true;
+        if (o.json) {
+          ok = postern::base::write_stdout(json_form(shown, o.req, r));
+        } else if (o.results_only) {
+          ok = postern::base::write_stdout((many ? shown + ": " : "") + words(o.req, r) + "\n");
+        } else {
+          std::string field = postern::mail::match_line_ending(
+              auth::format_authentication_results(o.req.authserv_id,
+                                                  auth::result_clauses(o.req, r)),
+              msg);
+          ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
+        }
+        if (!ok) return std::nullopt;
+        return rc;
+      });
 }
 
 }  // namespace

@@ -94,58 +94,51 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   if (!psl) return postern::base::fail(Error::config(psl.error().message()));
   auto resolver = dns::make_resolver(ro);
   if (!resolver) return postern::base::fail(Error::config(resolver.error().message()));
-  if (o.files.empty()) o.files.push_back("-");
-  int rc = 0;
-  for (const auto& file : o.files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
-    std::string shown = file == "-" ? "<stdin>" : file;
-    dmarc::UpstreamResults up = dmarc::upstream_results(*bytes, o.authserv_id);
-    dmarc::Request req;
-    req.spf = spf ? *spf : up.spf;
-    req.spf_domain = spf || !o.spf_domain.empty() ? o.spf_domain : up.spf_domain;
-    req.dkim_pass_domains = o.dkim_pass.empty() ? up.dkim_pass_domains : o.dkim_pass;
-    if (o.roll >= 0) req.roll = [&o] { return o.roll; };
-    dmarc::Evaluation ev;
-    auto from = dmarc::from_domain(*bytes);
-    if (from) {
-      req.from_domain = *from;
-      auto task = dmarc::evaluate(**resolver, **psl, req);
-      ev = dns::run(**resolver, task);
-    } else {
-      ev.result = dmarc::Code::kPermError;  // RFC 7489 6.6.1, see dmarc-check(1)
-      ev.problem = from.error().message();
-    }
-    if (ev.result == dmarc::Code::kTempError || ev.result == dmarc::Code::kPermError) {
-      postern::base::log_info("dmarc", {{"file", shown},
-                                        {"result", std::string(dmarc::code_name(ev.result))},
-                                        {"from", ev.from_domain},
-                                        {"problem", ev.problem}});
-    }
-    rc = std::max(rc, status_for(o, ev));
-    bool ok = true;
-    if (o.json) {
-      ok = postern::base::write_stdout(json_form(shown, req, ev));
-    } else if (o.ar || o.headers_only) {
-      // dmarc-check is a later stage by nature: it keeps what earlier stages wrote.
-      std::vector<auth::ResultClause> ours = up.clauses;
-      ours.push_back(dmarc::result_clause(ev));
-      auto clauses = auth::merge_results(auth::our_results(*bytes, o.authserv_id), ours);
-      std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
-      std::string field = postern::mail::match_line_ending(
-          auth::format_authentication_results(o.authserv_id, clauses), msg);
-      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
-    } else {
-      ok = postern::base::write_stdout((o.files.size() > 1 ? shown + ": " : "") +
-                                       std::string(dmarc::code_name(ev.result)) + "\n");
-    }
-    if (!ok) break;
-  }
-  return rc;
+  return postern::base::for_each_input(
+      o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
+        int rc = 0;
+        dmarc::UpstreamResults up = dmarc::upstream_results(bytes, o.authserv_id);
+        dmarc::Request req;
+        req.spf = spf ? *spf : up.spf;
+        req.spf_domain = spf || !o.spf_domain.empty() ? o.spf_domain : up.spf_domain;
+        req.dkim_pass_domains = o.dkim_pass.empty() ? up.dkim_pass_domains : o.dkim_pass;
+        if (o.roll >= 0) req.roll = [&o] { return o.roll; };
+        dmarc::Evaluation ev;
+        auto from = dmarc::from_domain(bytes);
+        if (from) {
+          req.from_domain = *from;
+          auto task = dmarc::evaluate(**resolver, **psl, req);
+          ev = dns::run(**resolver, task);
+        } else {
+          ev.result = dmarc::Code::kPermError;  // RFC 7489 6.6.1, see dmarc-check(1)
+          ev.problem = from.error().message();
+        }
+        if (ev.result == dmarc::Code::kTempError || ev.result == dmarc::Code::kPermError) {
+          postern::base::log_info("dmarc", {{"file", shown},
+                                            {"result", std::string(dmarc::code_name(ev.result))},
+                                            {"from", ev.from_domain},
+                                            {"problem", ev.problem}});
+        }
+        rc = std::max(rc, status_for(o, ev));
+        bool ok = true;
+        if (o.json) {
+          ok = postern::base::write_stdout(json_form(shown, req, ev));
+        } else if (o.ar || o.headers_only) {
+          // dmarc-check is a later stage by nature: it keeps what earlier stages wrote.
+          std::vector<auth::ResultClause> ours = up.clauses;
+          ours.push_back(dmarc::result_clause(ev));
+          auto clauses = auth::merge_results(auth::our_results(bytes, o.authserv_id), ours);
+          std::string msg = auth::strip_authentication_results(bytes, o.authserv_id);
+          std::string field = postern::mail::match_line_ending(
+              auth::format_authentication_results(o.authserv_id, clauses), msg);
+          ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
+        } else {
+          ok = postern::base::write_stdout((o.files.size() > 1 ? shown + ": " : "") +
+                                           std::string(dmarc::code_name(ev.result)) + "\n");
+        }
+        if (!ok) return std::nullopt;
+        return rc;
+      });
 }
 
 }  // namespace

@@ -34,8 +34,6 @@ struct Options {
 };
 
 // The worst exit code wins: any failure beats success, and higher codes beat lower ones.
-void worsen(int& rc, int code) { rc = std::max(rc, code); }
-
 int report(const std::string& file, const Error& e) {
   postern::base::log_error(e.with_context(file));
   return postern::base::to_int(e.code());
@@ -84,7 +82,6 @@ int handle(const Options& o, const std::string& file, const Message& m, bool man
 }
 
 int run(Options& o) {
-  if (o.files.empty()) o.files.push_back("-");
   if (o.raw && o.part.empty()) {
     return report("msg-parse", Error::usage("--raw needs --part ID"));
   }
@@ -95,23 +92,10 @@ int run(Options& o) {
     }
   }
   bool many = o.files.size() > 1;
-  int rc = 0;
-  for (const auto& file : o.files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      worsen(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
-    std::string shown = file == "-" ? "<stdin>" : file;
-    auto msg = Message::parse(std::move(*bytes));
-    if (!msg) {
-      worsen(rc, report(shown, msg.error()));
-      continue;
-    }
-    worsen(rc, handle(o, shown, *msg, many));
-  }
-  return rc;
+  return postern::base::for_each_input(o.files, [&](const std::string& shown, std::string& bytes) {
+    auto msg = Message::parse(std::move(bytes));
+    return std::optional<int>(msg ? handle(o, shown, *msg, many) : report(shown, msg.error()));
+  });
 }
 
 }  // namespace

@@ -105,8 +105,8 @@ int run_batch(const Options& o, const dns::ResolverOptions& ro) {
     auto ip = auth::IpAddress::parse(f[0]);
     if (!ip || f.size() < 2 || f.size() > 3) {
       std::string name = o.batch == "-" ? "<stdin>" : o.batch;
-      postern::base::log_error(Error::bad_data(name + ":" + std::to_string(lineno) +
-                                               ": expected IP HELO [MAIL-FROM]"));
+      postern::base::log_error(
+          Error::bad_data(name + ":" + std::to_string(lineno) + ": expected IP HELO [MAIL-FROM]"));
       rc = std::max(rc, postern::base::to_int(ExitCode::kDataErr));
       out += "invalid\n";
       continue;
@@ -167,16 +167,9 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   bool want_rs = o.received_spf || !o.ar;
   bool want_ar = o.ar || !o.received_spf;
   std::string received_spf = want_rs ? auth::format_received_spf(req, res) : "";
-  if (o.files.empty()) o.files.push_back("-");
-  for (const auto& file : o.files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
+  int written = postern::base::for_each_input(o.files, [&](const std::string&, std::string& bytes) {
     std::string fields = received_spf;
-    std::string msg = std::move(*bytes);
+    std::string msg = std::move(bytes);
     if (want_ar) {
       std::vector<auth::ResultClause> earlier;
       if (o.merge) earlier = auth::our_results(msg, o.authserv_id);
@@ -185,9 +178,10 @@ int run(Options& o, const dns::ResolverOptions& ro) {
       msg = auth::strip_authentication_results(msg, o.authserv_id);
     }
     std::string f = postern::mail::match_line_ending(fields, msg);
-    if (!postern::base::write_stdout(o.headers_only ? f : f + msg)) break;
-  }
-  return rc;
+    return postern::base::write_stdout(o.headers_only ? f : f + msg) ? std::optional<int>(0)
+                                                                     : std::nullopt;
+  });
+  return std::max(rc, written);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
 
@@ -284,6 +285,23 @@ Result<std::string> completion_script(const CLI::App& app, const std::string& pr
 }
 
 bool write_stdout(std::string_view s) { return write_all(STDOUT_FILENO, s).ok(); }
+
+int for_each_input(const std::vector<std::string>& files, const InputBody& body) {
+  static const std::vector<std::string> kStdin = {"-"};
+  int rc = 0;
+  for (const auto& file : files.empty() ? kStdin : files) {
+    auto bytes = read_file(file);
+    if (!bytes) {
+      log_error(bytes.error());
+      rc = std::max(rc, to_int(bytes.error().code()));
+      continue;
+    }
+    std::optional<int> status = body(file == "-" ? "<stdin>" : file, *bytes);
+    if (!status) break;
+    rc = std::max(rc, *status);
+  }
+  return rc;
+}
 
 int fail(const Error& error) {
   log_error(error);

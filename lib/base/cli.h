@@ -20,6 +20,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,14 @@ int fail(const Error& error);
 // Writes a program's output to standard output; false once the reader has gone (a
 // closed pipe, as in `| head`), so the program can stop quietly.
 bool write_stdout(std::string_view s);
+
+// The per-message loop of every filter: each of `files` ("-", or none at all: standard
+// input) is read whole and handed to `body` with the name to show ("<stdin>" for "-").
+// A file that cannot be read is logged and gives its own exit code; the others are still
+// processed. `body` returns its exit status, or nullopt to stop early (standard output
+// has gone). The result is the highest status seen.
+using InputBody = std::function<std::optional<int>(const std::string& name, std::string& bytes)>;
+int for_each_input(const std::vector<std::string>& files, const InputBody& body);
 
 // A completion script for `shell` ("bash", "zsh" or "fish") describing `app`:
 // subcommands, long and short options, and option values — files for type names

@@ -93,7 +93,7 @@ foreign() { auth-check $Z --ip 203.0.113.9 --helo h.example.net --mail-from x@bo
   [ "$output" = "body hash mismatch reject" ]
   run json 'd["dmarc"]["result"], d["dmarc"]["policy"]' < <(sed -n 3p rec.jsonl)
   [ "$output" = "none None" ]
-  # An unwritable record file: the message is still printed, the exit is 75.
+  # A record file that cannot be opened is a configuration error: 75 on the delivery path.
   run --separate-stderr foreign --record /nonexistent/dir/rec.jsonl signed.eml
   assert_status 75
 }
