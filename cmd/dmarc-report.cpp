@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include "base/fd.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "config/dns.h"
+#include "dns/dns.h"
 #include "mail/header.h"
 #include "mail/writer.h"
 
@@ -25,6 +28,7 @@ namespace {
 namespace auth = postern::auth;
 namespace rep = postern::auth::dmarc_report;
 namespace base = postern::base;
+namespace dns = postern::dns;
 using base::Error;
 using base::ExitCode;
 
@@ -37,6 +41,7 @@ struct GenerateOptions {
   bool mail = false;
   std::string from;
   bool json = false;
+  std::string psl = std::string(auth::kDefaultPslPath);
 };
 
 struct ParseOptions {
@@ -61,7 +66,7 @@ base::Result<std::vector<auth::Record>> read_records(const std::vector<std::stri
   return out;
 }
 
-int generate(GenerateOptions& o) {
+int generate(GenerateOptions& o, const dns::ResolverOptions& ro) {
   rep::GroupOptions g;
   if (o.period == "day")
     g.period = 86400;
@@ -95,6 +100,17 @@ int generate(GenerateOptions& o) {
     }
     from = postern::mail::format_address(list[0]);
   }
+  std::unique_ptr<dns::Resolver> resolver;
+  const auth::PublicSuffixList* psl = nullptr;
+  if (o.mail) {  // RFC 7489 7.1 checks of the rua destinations need DNS and the PSL
+    auto r = dns::make_resolver(ro);
+    if (!r) return base::fail(Error::config(r.error().message()));
+    resolver = std::move(*r);
+    auto p = auth::PublicSuffixList::shared(o.psl);
+    if (!p) return base::fail(Error::config(p.error().message()));
+    psl = *p;
+  }
+  bool retry = false;
   if (o.records.empty()) o.records.push_back("-");
   size_t bad = 0;
   auto records = read_records(o.records, bad);
@@ -116,7 +132,11 @@ int generate(GenerateOptions& o) {
     std::string mail_path;
     std::vector<std::string> to;
     if (o.mail) {
-      rep::Recipients rc = rep::mail_recipients(r.rua, gz->size());
+      auto task = rep::check_destinations(*resolver, *psl, r.domain,
+                                          rep::mail_recipients(r.rua, gz->size()));
+      rep::CheckedRecipients checked = dns::run(*resolver, task);
+      retry = retry || checked.temporary;
+      rep::Recipients& rc = checked.recipients;
       for (const auto& [uri, why] : rc.skipped) {
         base::log_info("rua skipped", {{"domain", r.domain}, {"uri", uri}, {"reason", why}});
       }
@@ -157,6 +177,7 @@ int generate(GenerateOptions& o) {
   if (bad) {
     return base::fail(Error::bad_data(std::to_string(bad) + " record line(s) could not be read"));
   }
+  if (retry) return base::fail(Error::temporary("some rua destinations could not be checked"));
   return 0;
 }
 
@@ -217,6 +238,10 @@ int main(int argc, char** argv) {
       ->type_name("BYTES");
   par->add_option("files", p.files, "reports: XML, gzip, ZIP or messages ('-': stdin)")
       ->type_name("FILE");
-  return base::run_main(argc, argv, app, {.name = "dmarc-report"},
-                        [&] { return gen->parsed() ? generate(g) : parse(p); });
+  gen->add_option("--psl", g.psl, "the Public Suffix List file")->type_name("FILE");
+  gen->fallthrough();  // the common and resolver options may follow the subcommand
+  par->fallthrough();
+  return postern::config::run_with_resolver(
+      argc, argv, app, {.name = "dmarc-report"},
+      [&](const dns::ResolverOptions& ro) { return gen->parsed() ? generate(g, ro) : parse(p); });
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <tuple>
 
+#include "auth/dmarc.h"
 #include "auth/lexical.h"
 #include "mail/message.h"
 #include "mail/writer.h"
@@ -307,6 +308,38 @@ Recipients mail_recipients(const std::vector<std::string>& rua, uint64_t size) {
     }
   }
   return out;
+}
+
+base::Task<CheckedRecipients> check_destinations(dns::Resolver& resolver,
+                                                 const PublicSuffixList& psl,
+                                                 std::string policy_domain, Recipients in) {
+  CheckedRecipients out;
+  out.recipients.skipped = std::move(in.skipped);
+  std::string org = dmarc::org_domain(ascii_lower(policy_domain), psl);
+  for (auto& address : in.to) {
+    std::string domain = ascii_lower(address.substr(address.rfind('@') + 1));
+    if (dmarc::org_domain(domain, psl) == org) {
+      out.recipients.to.push_back(std::move(address));
+      continue;
+    }
+    std::string name = ascii_lower(policy_domain) + "._report._dmarc." + domain;
+    dns::Answer a = co_await resolver.lookup(name, dns::RrType::kTxt);
+    bool authorized = false;
+    for (const auto& r : a.records) {
+      std::string_view t = r.text;
+      authorized = authorized || (t.size() >= 8 && ascii_lower(t.substr(0, 8)) == "v=dmarc1");
+    }
+    if (authorized) {
+      out.recipients.to.push_back(std::move(address));
+    } else if (a.status == dns::Status::kServFail || a.status == dns::Status::kTimeout) {
+      out.temporary = true;
+      out.recipients.skipped.emplace_back(address, "DNS failure looking up " + name);
+    } else {
+      out.recipients.skipped.emplace_back(
+          address, "not authorized: no v=DMARC1 record at " + name + " (RFC 7489 7.1)");
+    }
+  }
+  co_return out;
 }
 
 namespace {

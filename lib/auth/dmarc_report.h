@@ -26,9 +26,12 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/psl.h"
 #include "auth/record.h"
 #include "base/compress.h"
 #include "base/result.h"
+#include "base/task.h"
+#include "dns/dns.h"
 
 namespace postern::auth::dmarc_report {
 
@@ -168,6 +171,19 @@ struct Recipients {
   std::vector<std::pair<std::string, std::string>> skipped;  // URI, reason
 };
 Recipients mail_recipients(const std::vector<std::string>& rua, uint64_t size);
+
+// RFC 7489 7.1: a recipient whose Organizational Domain differs from the policy domain's
+// gets reports only if its domain publishes a TXT record beginning "v=DMARC1" at
+// <policy-domain>._report._dmarc.<recipient-domain>. Returns `recipients` with the
+// unauthorized ones moved to `skipped`; a DNS failure also skips the recipient and sets
+// `temporary` (a later run may send).
+struct CheckedRecipients {
+  Recipients recipients;
+  bool temporary = false;
+};
+base::Task<CheckedRecipients> check_destinations(dns::Resolver& resolver,
+                                                 const PublicSuffixList& psl,
+                                                 std::string policy_domain, Recipients recipients);
 
 struct Grouping {
   std::vector<Report> reports;  // sorted by domain, then begin

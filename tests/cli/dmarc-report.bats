@@ -102,6 +102,22 @@ for l in sys.stdin:
   [ "$(echo "$output" | json 'd["report_metadata"]["report_id"], len(d["record"])')" = "$id 4" ]
 }
 
+@test "generate --mail: rua outside the policy domain only when authorized (RFC 7489 7.1)" {
+  head -1 "$F/records.jsonl" | sed 's|"rua":\["mailto:dmarc@example.org"\]|"rua":["mailto:dmarc@example.org","mailto:agg@reports.example.net","mailto:x@other.example","mailto:y@broken.example"]|' > rec.jsonl
+  printf '%s\n' 'example.org._report._dmarc.reports.example.net TXT "v=DMARC1"' \
+    'example.org._report._dmarc.other.example TXT "v=spf1 -all"' \
+    'example.org._report._dmarc.broken.example SERVFAIL' > zone
+  run --separate-stderr dmarc-report generate --records rec.jsonl "${ORG[@]}" --now $NOW \
+    --out-dir out --mail --resolver file:zone
+  assert_status 75
+  [[ "$stderr" == *"x@other.example"*"not authorized"* ]]
+  [[ "$stderr" == *"y@broken.example"*"DNS failure"* ]]
+  run bash -c "grep '^To:' 'out/$DAY1.eml' | tr -d '\\r'"
+  [ "$output" = "To: dmarc@example.org, agg@reports.example.net" ]
+  run grep -c 'other.example\|broken.example' "out/$DAY1.eml"
+  [ "$output" = 0 ]
+}
+
 @test "generate --json" {
   run --separate-stderr dmarc-report generate --records "$F/records.jsonl" "${ORG[@]}" --now $NOW --out-dir out --json --mail
   assert_status 0
