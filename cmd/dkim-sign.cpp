@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "auth/dkim.h"
 #include "base/cli.h"
 #include "base/fd.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "mail/writer.h"
@@ -29,8 +31,37 @@ struct Options {
   int64_t timestamp = -1;
   bool body_length = false;
   bool headers_only = false;
+  std::string output_dir;
+  bool in_place = false;
   std::vector<std::string> files;
 };
+
+// Where a signed message goes: standard output (""), or with --output-dir / --in-place a
+// file of its own. Two inputs with one base name would overwrite each other: refused.
+std::string destination(const Options& o, const std::string& file) {
+  if (o.in_place) return file;
+  if (o.output_dir.empty()) return "";
+  return o.output_dir + "/" + file.substr(file.rfind('/') + 1);
+}
+
+postern::base::Status check_destinations(const Options& o) {
+  if (o.output_dir.empty() && !o.in_place) return {};
+  if (o.headers_only) return Error::usage("--headers-only prints; it does not write files");
+  if (!o.output_dir.empty() && o.in_place) {
+    return Error::usage("--output-dir and --in-place exclude each other");
+  }
+  if (o.files.empty()) return Error::usage("--output-dir and --in-place need files");
+  std::vector<std::string> seen;
+  for (const auto& f : o.files) {
+    if (f == "-") return Error::usage("--output-dir and --in-place need files, not '-'");
+    std::string dest = destination(o, f);
+    if (std::find(seen.begin(), seen.end(), dest) != seen.end()) {
+      return Error::usage("two inputs would both be written to " + dest);
+    }
+    seen.push_back(dest);
+  }
+  return {};
+}
 
 struct Signer {
   std::string domain, selector;
@@ -95,36 +126,37 @@ int run(const Options& o) {
   base.timestamp = o.timestamp >= 0 ? o.timestamp : static_cast<int64_t>(std::time(nullptr));
   base.expire_after = o.expire;
 
-  std::vector<std::string> files = o.files.empty() ? std::vector<std::string>{"-"} : o.files;
-  int rc = 0;
-  for (const auto& file : files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
-    std::string fields;
-    bool failed = false;
-    for (const auto& s : *list) {
-      dkim::SignOptions so = base;
-      so.domain = s.domain;
-      so.selector = s.selector;
-      so.key = &s.key;
-      auto f = dkim::sign(*bytes, so);
-      if (!f) {
-        postern::base::log_error(f.error().with_context(file == "-" ? "<stdin>" : file));
-        rc = std::max(rc, postern::base::to_int(f.error().code()));
-        failed = true;
-        break;
-      }
-      fields += *f;
-    }
-    if (failed) continue;
-    fields = postern::mail::match_line_ending(fields, *bytes);
-    if (!postern::base::write_stdout(o.headers_only ? fields : fields + *bytes)) break;
-  }
-  return rc;
+  if (auto st = check_destinations(o); !st) return postern::base::fail(st.error());
+  return postern::base::for_each_input(
+      o.files, [&](const std::string& name, std::string& bytes) -> std::optional<int> {
+        std::string fields;
+        for (const auto& s : *list) {
+          dkim::SignOptions so = base;
+          so.domain = s.domain;
+          so.selector = s.selector;
+          so.key = &s.key;
+          auto f = dkim::sign(bytes, so);
+          if (!f) {
+            postern::base::log_error(f.error().with_context(name));
+            return postern::base::to_int(f.error().code());
+          }
+          fields += *f;
+        }
+        fields = postern::mail::match_line_ending(fields, bytes);
+        if (std::string dest = destination(o, name); !dest.empty()) {
+          // Written atomically: a reader sees the old file or the whole signed one.
+          auto st =
+              postern::base::write_file_atomic(postern::base::real_fs(), dest, fields + bytes);
+          if (!st) {
+            postern::base::log_error(st.error());
+            return postern::base::to_int(st.error().code());
+          }
+          return 0;
+        }
+        if (!postern::base::write_stdout(o.headers_only ? fields : fields + bytes))
+          return std::nullopt;
+        return 0;
+      });
 }
 
 }  // namespace
@@ -153,6 +185,9 @@ int main(int argc, char** argv) {
       ->type_name("UNIX");
   app.add_flag("--body-length", o.body_length, "write l= (the signed body length)");
   app.add_flag("--headers-only", o.headers_only, "print only the DKIM-Signature fields");
+  app.add_option("-o,--output-dir", o.output_dir, "write each signed message to DIR/<its name>")
+      ->type_name("DIR");
+  app.add_flag("-i,--in-place", o.in_place, "replace each file by its signed message");
   app.add_option("files", o.files, "messages to read ('-': standard input)")->type_name("FILE");
   postern::config::Config config;
   return postern::base::run_main(

@@ -80,3 +80,31 @@ setup() {
   run dkim-sign -d example.org -s x -k "$D/ed.private" --canon fancy/simple "$D/plain.eml"
   assert_status 64
 }
+
+@test "dkim-sign --output-dir and --in-place: each message to its own file" {
+  mkdir out in
+  cp "$D/plain.eml" in/a.eml
+  cp "$D/crlf.eml" in/b.eml
+  run dkim-sign -d example.org -s ed -k "$D/ed.private" -o out in/a.eml in/b.eml
+  assert_status 0
+  [ -z "$output" ]
+  run quiet dkim-verify --resolver "$ZONE" --results-only out/a.eml out/b.eml
+  [ "$output" = "$(printf 'out/a.eml: pass\nout/b.eml: pass')" ]
+  cmp in/a.eml "$D/plain.eml"                      # the inputs are untouched
+  tail -n +3 out/b.eml | grep -q $'\r$'            # CRLF input stays CRLF
+  run dkim-sign -d example.org -s ed -k "$D/ed.private" --in-place in/a.eml in/missing.eml
+  [ "$status" -ne 0 ]
+  [ "$(head -c 15 in/a.eml)" = "DKIM-Signature:" ]
+  run quiet dkim-verify --resolver "$ZONE" --results-only in/a.eml
+  [ "$output" = pass ]
+  # Refused: stdin, two inputs for one output name, with --headers-only, both modes.
+  run dkim-sign -d example.org -s ed -k "$D/ed.private" -i < "$D/plain.eml"
+  assert_status 64
+  cp in/b.eml a.eml
+  run dkim-sign -d example.org -s ed -k "$D/ed.private" -o out in/a.eml a.eml
+  assert_status 64
+  run dkim-sign -d example.org -s ed -k "$D/ed.private" -o out --headers-only in/a.eml
+  assert_status 64
+  run dkim-sign -d example.org -s ed -k "$D/ed.private" -o out -i in/a.eml
+  assert_status 64
+}
