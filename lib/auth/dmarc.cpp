@@ -1,5 +1,6 @@
 #include "auth/dmarc.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <random>
@@ -290,7 +291,12 @@ bool aligned(std::string_view a, std::string_view b, Alignment mode, const Publi
 base::Task<Evaluation> evaluate(dns::Resolver& resolver, const PublicSuffixList& psl, Request req) {
   Evaluation ev;
   ev.from_domain = to_ascii_domain(req.from_domain).value_or("");
-  if (ev.from_domain.empty() || ev.from_domain.find('.') == std::string::npos) {
+  // to_ascii_domain() passes any ASCII through: a From "domain" with spaces, controls or
+  // NUL bytes is no domain name, and must not become a DNS query (a NUL would cut it short).
+  bool ldh = std::all_of(ev.from_domain.begin(), ev.from_domain.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+  });
+  if (!ldh || ev.from_domain.empty() || ev.from_domain.find('.') == std::string::npos) {
     ev.result = Code::kPermError;
     ev.problem = "no usable From domain: " + req.from_domain;
     co_return ev;

@@ -1,11 +1,19 @@
 #!/usr/bin/python3
-"""Drives the DKIM peers of tests/e2e/dkim-interop.bats: Debian's dkimpy (python3-dkim)
-and OpenDKIM (opendkim -t), against a zone file in Postern's ZoneResolver format.
+"""Drives the DKIM and ARC peers of tests/e2e/dkim-interop.bats and arc-interop.bats:
+Debian's dkimpy (python3-dkim; ARC signing needs python3-authres) and OpenDKIM
+(opendkim -t), against a zone file in Postern's ZoneResolver format.
 
   dkim-peer.py dkimpy-sign   --key K --domain D --selector S [--alg A] [--canon H/B] [--length] FILE
   dkim-peer.py dkimpy-verify --zone ZONE FILE          # one result word per signature
   dkim-peer.py opendkim-sign --key K --domain D --selector S [--alg A] [--canon H/B] FILE
   dkim-peer.py opendkim-verify --zone ZONE FILE        # one result word per signature
+  dkim-peer.py dkimpy-arc-sign --key K --domain D --selector S --srv-id ID [--zone ZONE] FILE
+  dkim-peer.py dkimpy-arc-verify --zone ZONE FILE      # the chain result: none, pass or fail
+
+dkimpy-arc-sign seals as a forwarder does: with --zone it first validates the chain and
+records "Authentication-Results: ID; arc=<cv>" (kept in the output), since dkimpy takes
+the new seal's cv= from that field; it copies every Authentication-Results of ID into the
+AAR. It fails (exit 1) when dkimpy refuses to seal.
 
 Signed messages go to standard output, in the input's line ending.
 """
@@ -25,7 +33,7 @@ def read_zone(path):
     records = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
-            m = re.match(r'^(\S+?)\.?\s+(?:\d+\s+)?TXT\s+(".*")\s*$', line)
+            m = re.match(r'^(\S+?)\.?\s+(?:\d+\s+)?(?:IN\s+)?TXT\s+(".*")\s*$', line, re.I)
             if m:
                 records[m.group(1).lower()] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
     return records
@@ -57,14 +65,19 @@ def dkimpy_sign(a, msg):
     return sig + msg
 
 
-def dkimpy_verify(a, msg):
-    zone = read_zone(a.zone)
+def zone_dnsfunc(path):
+    """A dkimpy dnsfunc answering TXT queries from the zone file."""
+    zone = read_zone(path)
 
     def dnsfunc(name, timeout=5):
         n = name.decode() if isinstance(name, bytes) else name
         v = zone.get(n.rstrip(".").lower())
         return v.encode() if v is not None else None
+    return dnsfunc
 
+
+def dkimpy_verify(a, msg):
+    dnsfunc = zone_dnsfunc(a.zone)
     d = dkim.DKIM(msg)
     count = len([h for h in d.headers if h[0].lower() == b"dkim-signature"])
     words = []
@@ -75,6 +88,28 @@ def dkimpy_verify(a, msg):
             ok = False
         words.append("pass" if ok else "fail")
     return (" ".join(words) or "none") + "\n"
+
+
+def dkimpy_arc_verify(path, msg):
+    """dkimpy's chain result and its reason. dkimpy answers None when an older seal says
+    cv=fail (the chain ended); RFC 8617 5.2 calls that fail."""
+    cv, _, reason = dkim.arc_verify(msg, dnsfunc=zone_dnsfunc(path))
+    return (cv or dkim.CV_Fail).decode(), reason
+
+
+def dkimpy_arc_sign(a, msg):
+    nl = line_ending(msg)
+    if a.zone:
+        cv, _ = dkimpy_arc_verify(a.zone, msg)
+        msg = b"Authentication-Results: " + a.srv_id.encode() + b"; arc=" + cv.encode() + nl + msg
+    # linesep stays CRLF: with LF, dkimpy folds its new AAR with bare LFs, which its relaxed
+    # canonicalization does not unfold, and its own seal then fails to verify.
+    fields = dkim.arc_sign(msg, a.selector.encode(), a.domain.encode(), open(a.key, "rb").read(),
+                           a.srv_id.encode())
+    if not fields:
+        sys.exit("dkimpy-arc-sign: dkimpy did not seal (no Authentication-Results of "
+                 + a.srv_id + ", or no arc= result past i=1)")
+    return b"".join(fields).replace(b"\r\n", b"\n").replace(b"\n", nl) + msg
 
 
 def opendkim_run(conf_lines, path):
@@ -137,12 +172,19 @@ def main():
     p.add_argument("--canon", default="relaxed/relaxed")
     p.add_argument("--length", action="store_true")
     p.add_argument("--zone")
+    p.add_argument("--srv-id")
     a = p.parse_args()
     msg = open(a.file, "rb").read()
     if a.command == "dkimpy-sign":
         sys.stdout.buffer.write(dkimpy_sign(a, msg))
     elif a.command == "dkimpy-verify":
         sys.stdout.write(dkimpy_verify(a, msg))
+    elif a.command == "dkimpy-arc-sign":
+        sys.stdout.buffer.write(dkimpy_arc_sign(a, msg))
+    elif a.command == "dkimpy-arc-verify":
+        cv, reason = dkimpy_arc_verify(a.zone, msg)
+        sys.stderr.write("dkimpy: " + reason + "\n")
+        sys.stdout.write(cv + "\n")
     elif a.command == "opendkim-sign":
         sys.stdout.buffer.write(opendkim_sign(a, msg, a.file))
     elif a.command == "opendkim-verify":

@@ -258,6 +258,19 @@ TEST_F(DmarcEval, NoneMultipleErrors) {
   EXPECT_EQ(eval("", SpfCode::kNone, "", {}).result, dmarc::Code::kPermError);
 }
 
+// Found by tests/fuzz/dmarc_fuzz: an ASCII From "domain" that is no domain name (spaces,
+// controls, a NUL that would cut the DNS name short) is permerror, and never looked up.
+TEST_F(DmarcEval, FromDomainThatIsNoDomainName) {
+  size_t before = zone_.queries().size();
+  for (std::string from : {std::string("example.org x"), std::string("example.org\x01"),
+                           std::string("example.org\0.evil.example", 25),
+                           std::string("ex;ample.org")}) {
+    auto ev = eval(from, SpfCode::kPass, "example.org", {"example.org"});
+    EXPECT_EQ(ev.result, dmarc::Code::kPermError) << from;
+  }
+  EXPECT_EQ(zone_.queries().size(), before);
+}
+
 TEST_F(DmarcEval, ResultClause) {
   auto ev = eval("news.example.org", SpfCode::kNone, "", {});
   EXPECT_EQ(auth::format_clause(dmarc::result_clause(ev)),
