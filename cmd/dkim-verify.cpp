@@ -90,7 +90,10 @@ int run(Options& o, const dns::ResolverOptions& ro) {
     std::vector<auth::ResultClause> earlier;
     if (o.merge) earlier = auth::our_results(*bytes, o.authserv_id);
     std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
-    auto task = dkim::verify(msg, **resolver, {.now = o.now, .legacy = o.legacy});
+    // The message is handed over, not copied, unless it is printed below.
+    bool printed = !o.json && !o.results_only;
+    auto task = dkim::verify(printed ? msg : std::move(msg), **resolver,
+                             {.now = o.now, .legacy = o.legacy});
     std::vector<dkim::SignatureResult> rs = dns::run(**resolver, task);
     int status = status_for(o, rs);
     rc = std::max(rc, status);

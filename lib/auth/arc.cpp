@@ -308,7 +308,7 @@ std::string seal_input(const std::vector<std::string_view>& aar,
 
 // The header fields the AMS of instance i saw: without that AMS and the later sets' AMS/AS.
 SplitMessage view_for(const SplitMessage& m, const std::vector<Field>& fields, int instance) {
-  SplitMessage v{m.bytes, {}, m.body};
+  SplitMessage v{m.owner, m.bytes, {}, m.body};
   for (const auto& f : m.fields) {
     bool hide = false;
     for (const auto& af : fields) {
@@ -579,8 +579,7 @@ base::Result<std::string> seal(std::string_view message, const SealOptions& o) {
   std::string aar = "ARC-Authentication-Results: " + join(lines, ";\r\n  ") + "\r\n";
 
   // 4.1.2 / 5.1.1: the AMS, a DKIM signature over the message with the new AAR on top.
-  std::string with_aar = aar + std::string(*m->bytes);
-  auto m2 = dkim::split_message(with_aar);
+  auto m2 = dkim::split_message(aar + std::string(m->bytes));
   if (!m2) return m2.error();
   std::vector<std::string> h = o.headers;
   if (h.empty()) {

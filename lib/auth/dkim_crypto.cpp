@@ -7,6 +7,8 @@
 #include <openssl/x509.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "auth/dkim.h"
 #include "auth/dkim_internal.h"
@@ -64,6 +66,32 @@ Pkey parse_public(std::string_view key_type, std::string_view der) {
   }
   ERR_clear_error();
   if (key && EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) return nullptr;
+  return key;
+}
+
+// parse_public through a small per-thread cache: a verifier meets the same few keys over
+// and over, and decoding one (OpenSSL's decoder lookup) costs more than an RSA
+// verification. Per thread, so no lock and no key shared between threads; keys that do
+// not parse are not kept.
+Pkey cached_public(std::string_view key_type, std::string_view der) {
+  struct Entry {
+    std::string key_type;
+    std::string der;
+    Pkey key;
+  };
+  constexpr size_t kEntries = 16;
+  thread_local std::vector<Entry> cache;  // oldest first
+  for (const Entry& e : cache) {
+    if (e.der == der && e.key_type == key_type) {
+      EVP_PKEY_up_ref(e.key.get());
+      return Pkey(e.key.get());
+    }
+  }
+  Pkey key = parse_public(key_type, der);
+  if (!key) return nullptr;
+  if (cache.size() == kEntries) cache.erase(cache.begin());
+  EVP_PKEY_up_ref(key.get());
+  cache.push_back({std::string(key_type), std::string(der), Pkey(key.get())});
   return key;
 }
 
@@ -179,7 +207,7 @@ base::Result<std::string> sign_data(const PrivateKey& key, Algorithm a, std::str
 
 PublicKeyInfo inspect_public_key(std::string_view key_type, std::string_view der) {
   PublicKeyInfo info;
-  Pkey key = parse_public(key_type, der);
+  Pkey key = cached_public(key_type, der);
   if (!key) {
     info.error = key_type == "ed25519" ? "Ed25519 key is not 32 bytes" : "cannot parse RSA key";
     return info;
@@ -191,7 +219,7 @@ PublicKeyInfo inspect_public_key(std::string_view key_type, std::string_view der
 
 bool verify_data(std::string_view key_type, std::string_view der, Algorithm a,
                  std::string_view data, std::string_view sig) {
-  Pkey key = parse_public(key_type, der);
+  Pkey key = cached_public(key_type, der);
   if (!key) return false;
   MdCtx ctx(EVP_MD_CTX_new());
   std::string input;

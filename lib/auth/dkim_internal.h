@@ -8,6 +8,10 @@
 
 #include "auth/dkim.h"
 
+namespace postern::mail {
+class Message;
+}  // namespace postern::mail
+
 namespace postern::auth::dkim {
 
 bool iequal(std::string_view a, std::string_view b);
@@ -20,11 +24,14 @@ struct RawField {
 
 // The header fields and body of a CRLF message, from mail::Message's index.
 struct SplitMessage {
-  std::shared_ptr<const std::string> bytes;  // CRLF form (stable address for the views)
+  std::shared_ptr<const mail::Message> owner;  // holds the bytes the views point into
+  std::string_view bytes;                      // the whole message, CRLF form
   std::vector<RawField> fields;
   std::string_view body;
 };
 base::Result<SplitMessage> split_message(std::string_view message);
+// The same, taking over the bytes (no copy when they are CRLF already).
+base::Result<SplitMessage> split_message(std::string&& message);
 
 // RFC 6376 5.4.2: the canonicalized header data for h= (bottom-up selection, listed more
 // often than present = nothing), followed by the signature field with b= emptied,

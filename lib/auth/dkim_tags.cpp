@@ -1,6 +1,7 @@
 // DKIM tag lists (RFC 6376 3.2), the DKIM-Signature field (3.5) and the key record
 // (3.6.1, RFC 8463 4), plus the small encodings they use (base64, dkim-quoted-printable).
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 
@@ -58,12 +59,12 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 bool iequal(std::string_view a, std::string_view b) {
+  // ASCII case folding (what std::tolower does in the C locale), without a libc call per
+  // byte: field and tag names are compared for every signature.
+  auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
+    if (fold(a[i]) != fold(b[i])) return false;
   }
   return true;
 }
@@ -149,34 +150,38 @@ std::string base64_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
+  // Each byte's value: 0-63 for the alphabet, kFws, kPad, or kBad.
+  enum : uint8_t { kFws = 64, kPad, kBad };
+  static constexpr auto kValue = [] {
+    std::array<uint8_t, 256> t{};
+    t.fill(kBad);
+    for (int i = 0; i < 26; ++i) t['A' + i] = static_cast<uint8_t>(i);
+    for (int i = 0; i < 26; ++i) t['a' + i] = static_cast<uint8_t>(26 + i);
+    for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<uint8_t>(52 + i);
+    t['+'] = 62;
+    t['/'] = 63;
+    t['='] = kPad;
+    for (char c : {' ', '\t', '\r', '\n'}) t[static_cast<uint8_t>(c)] = kFws;
+    return t;
+  }();
   std::string out;
+  out.reserve(text.size() / 4 * 3 + 3);
   uint32_t acc = 0;
   int bits = 0;
   int pad = 0;
   size_t symbols = 0;
   for (char c : text) {
-    if (is_fws(c)) continue;
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else if (c == '=') {
+    uint8_t v = kValue[static_cast<uint8_t>(c)];
+    if (v == kFws) continue;
+    if (v == kBad) return std::nullopt;
+    if (v == kPad) {
       ++pad;
       ++symbols;
       continue;
-    } else {
-      return std::nullopt;
     }
     if (pad > 0) return std::nullopt;  // data after padding
     ++symbols;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
+    acc = (acc << 6) | v;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;

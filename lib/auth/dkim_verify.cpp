@@ -215,7 +215,7 @@ base::Task<dns::Answer> lookup_key(dns::Resolver& resolver, std::string selector
 base::Task<std::vector<SignatureResult>> verify(std::string message, dns::Resolver& resolver,
                                                 VerifyOptions options) {
   std::vector<SignatureResult> results;
-  auto m = split_message(message);
+  auto m = split_message(std::move(message));
   if (!m) co_return results;
   Context ctx{*m, options, {}};
   std::vector<RawField> fields = signature_fields(*m);

@@ -1,6 +1,7 @@
 #include "base/fd.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +25,27 @@ Result<Pipe> Pipe::create() {
 
 Result<std::string> read_all(int fd) {
   std::string out;
+  // A regular file is read straight into a string of its size; whatever follows (a file
+  // that grew meanwhile, a pipe) through the buffer below.
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < out.size()) {
+      ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+      if (n > 0) {
+        got += static_cast<size_t>(n);
+      } else if (n == 0) {
+        break;
+      } else if (errno != EINTR) {
+        return Error::from_errno(errno, "read");
+      }
+    }
+    if (got < out.size()) {  // end of file already (shorter than it was, or read from an offset)
+      out.resize(got);
+      return out;
+    }
+  }
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
