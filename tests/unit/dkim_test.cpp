@@ -143,6 +143,24 @@ TEST(DkimCanon, EmptyAndUnterminatedBodies) {
   EXPECT_EQ(canon_body("abc", Canon::kSimple), "abc\r\n");
   EXPECT_EQ(canon_body("abc  ", Canon::kRelaxed), "abc\r\n");
   EXPECT_EQ(to_crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
+  EXPECT_EQ(to_crlf("\n"), "\r\n");
+  // Against the obvious byte loop, over strings of CR, LF and text of every length up to
+  // a few vector widths (the scan goes sixteen bytes at a time).
+  uint32_t seed = 12345;
+  for (int n = 0; n < 20000; ++n) {
+    std::string in;
+    size_t len = n % 70;
+    for (size_t i = 0; i < len; ++i) {
+      seed = seed * 1103515245 + 12345;
+      in += "\r\nab"[(seed >> 16) % 4];
+    }
+    std::string want;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) want += '\r';
+      want += in[i];
+    }
+    ASSERT_EQ(to_crlf(in), want) << testing::PrintToString(in);
+  }
   // The RFC 6376 3.4.3/3.4.4 empty-body hashes (well known).
   EXPECT_EQ(base64_encode(body_hash("", Canon::kSimple, Algorithm::kRsaSha256)),
             "frcCV1k9oG9oKj3dpUqdJg1PxRT2RSN/XKdLCPjaYaY=");
