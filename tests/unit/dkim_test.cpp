@@ -14,26 +14,14 @@
 
 #include "auth/dkim.h"
 #include "dns/zone_resolver.h"
+#include "test_files.h"
 
 namespace postern::auth::dkim {
 namespace {
 
-std::string testdata(const std::string& rel) { return std::string(POSTERN_TESTDATA) + "/" + rel; }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string no_ws(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') out += c;
-  }
-  return out;
-}
+using test::no_ws;
+using test::slurp;
+using test::testdata;
 
 std::vector<SignatureResult> run_verify(const std::string& msg, dns::Resolver& r, VerifyOptions o) {
   auto task = verify(msg, r, o);

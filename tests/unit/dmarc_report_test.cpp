@@ -18,6 +18,7 @@
 #include "auth/record.h"
 #include "base/compress.h"
 #include "mail/message.h"
+#include "test_files.h"
 
 namespace {
 
@@ -26,12 +27,7 @@ namespace rep = postern::auth::dmarc_report;
 namespace base = postern::base;
 namespace json = boost::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using postern::test::slurp;
 
 const std::string kSamples = std::string(POSTERN_TESTDATA) + "/stalwart-mail-auth/dmarc-feedback/";
 
