@@ -17,30 +17,12 @@ as a Python milter or filter would run) and the set-up steps.
 Must run under /usr/bin/python3: Debian's python3-dkim imports only there.
 """
 import argparse
-import base64
 import os
-import re
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from zonekeys import ed25519_seed, read_zone  # noqa: E402
 
-def read_zone(path):
-    """TXT records of a zone file (dkim-keygen's output): name -> value (strings joined)."""
-    records = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r'^(\S+?)\.?\s+(?:\d+\s+)?(?:IN\s+)?TXT\s+(".*")\s*$', line)
-            if m:
-                records[m.group(1).lower()] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-    return records
-
-
-def ed25519_seed(pem_bytes):
-    """The base64 32-byte seed of an Ed25519 PKCS#8 PEM key (its DER ends with it)."""
-    text = pem_bytes.decode()
-    if "BEGIN" not in text:
-        return pem_bytes.strip()
-    der = base64.b64decode("".join(l for l in text.splitlines() if not l.startswith("-----")))
-    return base64.b64encode(der[-32:])
 
 
 def dkimpy_sign(a):

@@ -18,7 +18,6 @@ AAR. It fails (exit 1) when dkimpy refuses to seal.
 Signed messages go to standard output, in the input's line ending.
 """
 import argparse
-import base64
 import os
 import re
 import subprocess
@@ -27,25 +26,9 @@ import tempfile
 
 import dkim
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from zonekeys import ed25519_seed, read_zone  # noqa: E402
 
-def read_zone(path):
-    """TXT records of the zone file: name (no trailing dot, lower-case) -> value."""
-    records = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r'^(\S+?)\.?\s+(?:\d+\s+)?(?:IN\s+)?TXT\s+(".*")\s*$', line, re.I)
-            if m:
-                records[m.group(1).lower()] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
-    return records
-
-
-def ed25519_seed(pem_bytes):
-    """The 32-byte seed of an Ed25519 PKCS#8 PEM key (its DER ends with it), base64."""
-    text = pem_bytes.decode()
-    if "BEGIN" not in text:
-        return pem_bytes.strip()
-    der = base64.b64decode("".join(l for l in text.splitlines() if not l.startswith("-----")))
-    return base64.b64encode(der[-32:])
 
 
 def line_ending(msg):
