@@ -83,29 +83,6 @@ std::string domain_of(std::string_view address) {
   return to_ascii_domain(d).value_or(ascii_lower(d));
 }
 
-// Header fields of a message (up to the first empty line): name and raw value.
-std::vector<std::pair<std::string_view, std::string_view>> header_fields(std::string_view msg) {
-  std::vector<std::pair<std::string_view, std::string_view>> out;
-  size_t pos = 0;
-  while (pos < msg.size()) {
-    size_t eol = msg.find('\n', pos);
-    size_t end = eol == std::string_view::npos ? msg.size() : eol + 1;
-    std::string_view line = msg.substr(pos, end - pos);
-    if (line == "\n" || line == "\r\n") break;
-    if ((line[0] == ' ' || line[0] == '\t') && !out.empty()) {
-      auto& last = out.back().second;
-      last = std::string_view(last.data(), msg.data() + end - last.data());
-    } else {
-      size_t colon = line.find(':');
-      if (colon != std::string_view::npos) {
-        out.emplace_back(trim(line.substr(0, colon)), line.substr(colon + 1));
-      }
-    }
-    pos = end;
-  }
-  return out;
-}
-
 std::optional<SpfCode> spf_code(std::string_view word) {
   for (SpfCode c : {SpfCode::kNone, SpfCode::kNeutral, SpfCode::kPass, SpfCode::kFail,
                     SpfCode::kSoftFail, SpfCode::kTempError, SpfCode::kPermError}) {

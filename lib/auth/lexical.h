@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace postern::auth {
@@ -15,6 +16,10 @@ std::string strip_comments(std::string_view s);
 std::vector<std::string> split_unquoted(std::string_view s, std::string_view seps);
 // The content of a quoted string (quoted-pairs resolved); other text as it is.
 std::string unquote(std::string_view v);
+// The header fields of a message (up to the first empty line; LF or CRLF): each name
+// (trimmed) and raw value (after the colon, folding kept), in order. Lines that are not
+// fields are skipped.
+std::vector<std::pair<std::string_view, std::string_view>> header_fields(std::string_view msg);
 // ASCII lower case.
 std::string ascii_lower(std::string_view s);
 

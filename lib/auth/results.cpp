@@ -249,33 +249,38 @@ ParsedResults parse_authentication_results(std::string_view field_value) {
   return out;
 }
 
-std::vector<ResultClause> our_results(std::string_view message, std::string_view authserv_id) {
-  std::vector<ResultClause> out;
-  if (authserv_id.empty()) return out;
+std::vector<std::pair<std::string_view, std::string_view>> header_fields(std::string_view msg) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
   size_t pos = 0;
-  while (pos < message.size()) {
-    size_t eol = message.find('\n', pos);
-    size_t next = eol == std::string_view::npos ? message.size() : eol + 1;
-    std::string_view line = message.substr(pos, next - pos);
+  while (pos < msg.size()) {
+    size_t eol = msg.find('\n', pos);
+    size_t end = eol == std::string_view::npos ? msg.size() : eol + 1;
+    std::string_view line = msg.substr(pos, end - pos);
     if (line == "\n" || line == "\r\n") break;
-    size_t colon = line.find(':');
-    size_t end = next;
-    while (end < message.size() && (message[end] == ' ' || message[end] == '\t')) {
-      size_t e = message.find('\n', end);
-      end = e == std::string_view::npos ? message.size() : e + 1;
-    }
-    if (colon != std::string_view::npos && line[0] != ' ' && line[0] != '\t') {
-      std::string_view name = line.substr(0, colon);
-      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-      if (iequal(name, "Authentication-Results")) {
-        ParsedResults pr =
-            parse_authentication_results(message.substr(pos + colon + 1, end - pos - colon - 1));
-        if (iequal(pr.id, authserv_id)) {
-          for (auto& c : pr.clauses) out.push_back(std::move(c));
-        }
+    if ((line[0] == ' ' || line[0] == '\t') && !out.empty()) {
+      auto& last = out.back().second;
+      last = std::string_view(last.data(), msg.data() + end - last.data());
+    } else {
+      size_t colon = line.find(':');
+      if (colon != std::string_view::npos) {
+        std::string_view name = line.substr(0, colon);
+        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+        out.emplace_back(name, line.substr(colon + 1));
       }
     }
     pos = end;
+  }
+  return out;
+}
+
+std::vector<ResultClause> our_results(std::string_view message, std::string_view authserv_id) {
+  std::vector<ResultClause> out;
+  if (authserv_id.empty()) return out;
+  for (const auto& [name, value] : header_fields(message)) {
+    if (!iequal(name, "Authentication-Results")) continue;
+    ParsedResults pr = parse_authentication_results(value);
+    if (!iequal(pr.id, authserv_id)) continue;
+    for (auto& c : pr.clauses) out.push_back(std::move(c));
   }
   return out;
 }
