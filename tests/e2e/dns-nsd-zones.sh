@@ -3,7 +3,8 @@
 # 127.0.0.1:PORT. Usage: dns-nsd-zones.sh DIR PORT
 #
 #   signed.test              signed with ldns-signzone (ECDSA P-256, one KSK = the anchor);
-#                            tampered.signed.test's A record is changed after signing
+#                            tampered.signed.test's A record is changed after signing; SPF,
+#                            DMARC and a DKIM key for the mail-authentication tests
 #   unsigned.test            not signed, not under any anchor: answers are insecure
 #   anchored-unsigned.test   not signed, but the anchor file holds a DS for it: every
 #                            answer must fail validation (a stripped signature)
@@ -37,7 +38,10 @@ mail IN A 192.0.2.25
 www IN CNAME signed.test.
 _25._tcp.mail IN TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 tampered IN A 192.0.2.66
+_dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@signed.test"
 EOF
+  # The public half of tests/fixtures/dkim/ed.private (as in that folder's zone).
+  echo 'ed._domainkey IN TXT "v=DKIM1; k=ed25519; p=UcDUGxbKKFpFCRugMqax5XfEtd1wPNV1vfQsnVMq+xY="'
 } >signed.test.zone
 
 {

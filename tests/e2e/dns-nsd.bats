@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
-# dns-query (Postern's libunbound engine) against a real authoritative server: Debian's
+# dns-query and auth-check (Postern's libunbound engine) against a real authoritative server: Debian's
 # NSD on a free loopback port, serving a zone signed with ldns-signzone, an unsigned zone,
 # and an unsigned zone under a trust anchor (see dns-nsd-zones.sh). Postern forwards to
 # NSD (--dns-server), which answers authoritatively for its zones; validation starts from
 # the DS records in anchors.ds (--trust-anchor). Nothing leaves 127.0.0.1.
 
+bats_require_minimum_version 1.5.0
 load ../cli/common
 
 free_udp_port() {
@@ -169,4 +170,34 @@ YAML
   assert_status 75
   assert_output_contains "; example.test A "
   [ $(((end - start) / 1000000)) -lt 2500 ]
+}
+
+# The receiving stage against NSD: SPF, the DKIM key and the DMARC policy come from the
+# signed zone, validated from the anchors (auth-check(1) uses the same resolver options).
+auth() {
+  auth-check --dns-server "127.0.0.1:$NSD_PORT" --trust-anchor "$NSD_DIR/anchors.ds" \
+    --dns-timeout 3000 --authserv-id mx.example --helo mail.example "$@"
+}
+
+@test "auth-check: SPF, DKIM and DMARC from the DNSSEC-signed zone" {
+  cd "$BATS_TEST_TMPDIR"
+  printf 'From: Alice <alice@signed.test>\nTo: bob@example.net\nSubject: hi\n\nbody\n' > msg.eml
+  dkim-sign -d signed.test -s ed -k "$FIXTURES/dkim/ed.private" msg.eml > signed.eml
+  run --separate-stderr auth --ip 192.0.2.9 --mail-from alice@signed.test --results-only signed.eml
+  assert_status 0
+  [ "$output" = "spf=pass dkim=pass arc=none dmarc=pass policy=none" ]
+  # From elsewhere, altered in transit: everything fails, and p=reject applies.
+  sed 's/^body$/altered/' signed.eml > altered.eml
+  run --separate-stderr auth --ip 203.0.113.9 --mail-from alice@signed.test --check \
+    --headers-only altered.eml
+  assert_status 1
+  assert_output_contains "spf=fail"
+  assert_output_contains "dkim=fail"
+  assert_output_contains "policy.dmarc=reject"
+  # A resolver that never answers: temperror, 75 so that the client retries.
+  run --separate-stderr auth-check --dns-server "127.0.0.1:$(cat "$SWALLOW_PORT_FILE")" \
+    --dns-timeout 500 --ip 192.0.2.9 --helo h --mail-from alice@signed.test --check \
+    --results-only signed.eml
+  assert_status 75
+  [ "$output" = "spf=temperror dkim=temperror arc=none dmarc=temperror policy=none" ]
 }
