@@ -83,6 +83,16 @@ std::string domain_of(std::string_view address) {
   return to_ascii_domain(d).value_or(ascii_lower(d));
 }
 
+// A lower-case A-label name with at least two labels. to_ascii_domain() passes any ASCII
+// through: a From "domain" with spaces, controls or NUL bytes is no domain name and must
+// never become a DNS query (a NUL would cut the name short).
+bool is_domain_name(std::string_view d) {
+  bool ldh = std::all_of(d.begin(), d.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+  });
+  return ldh && !d.empty() && d.find('.') != std::string_view::npos;
+}
+
 std::optional<SpfCode> spf_code(std::string_view word) {
   for (SpfCode c : {SpfCode::kNone, SpfCode::kNeutral, SpfCode::kPass, SpfCode::kFail,
                     SpfCode::kSoftFail, SpfCode::kTempError, SpfCode::kPermError}) {
@@ -249,6 +259,9 @@ base::Result<std::string> from_domain(std::string_view message) {
     domain = d;
   }
   if (domain.empty()) return base::Error::bad_data("no domain in the From field");
+  if (!is_domain_name(domain)) {
+    return base::Error::bad_data("the From domain is not a domain name: " + domain);
+  }
   return domain;
 }
 
@@ -268,12 +281,7 @@ bool aligned(std::string_view a, std::string_view b, Alignment mode, const Publi
 base::Task<Evaluation> evaluate(dns::Resolver& resolver, const PublicSuffixList& psl, Request req) {
   Evaluation ev;
   ev.from_domain = to_ascii_domain(req.from_domain).value_or("");
-  // to_ascii_domain() passes any ASCII through: a From "domain" with spaces, controls or
-  // NUL bytes is no domain name, and must not become a DNS query (a NUL would cut it short).
-  bool ldh = std::all_of(ev.from_domain.begin(), ev.from_domain.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-  });
-  if (!ldh || ev.from_domain.empty() || ev.from_domain.find('.') == std::string::npos) {
+  if (!is_domain_name(ev.from_domain)) {
     ev.result = Code::kPermError;
     ev.problem = "no usable From domain: " + req.from_domain;
     co_return ev;

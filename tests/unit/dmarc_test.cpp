@@ -129,6 +129,11 @@ TEST(DmarcFrom, OneAuthorDomain) {
   EXPECT_FALSE(dmarc::from_domain("From: a@example.org\nFrom: a@example.org\n\n"));
   EXPECT_FALSE(dmarc::from_domain("To: a@example.org\n\nFrom: a@example.org\n"));
   EXPECT_FALSE(dmarc::from_domain("From: undisclosed\n\n"));
+  // Not domain names: refused here, so header.from never shows them.
+  auto bad = dmarc::from_domain("From: a@[192.0.2.1]\n\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("not a domain name"), std::string::npos);
+  EXPECT_FALSE(dmarc::from_domain("From: a@localhost\n\n"));
 }
 
 // ---------------------------------------------------------------- evaluation
