@@ -15,17 +15,15 @@ std::string domain_part(std::string_view address) {
   return ascii_lower(address.substr(at + 1));
 }
 
-std::string_view alignment_name(dmarc::Alignment a) {
-  return a == dmarc::Alignment::kStrict ? "s" : "r";
-}
+char alignment_name(dmarc::Alignment a) { return a == dmarc::Alignment::kStrict ? 's' : 'r'; }
 
 RecordPolicy published(const dmarc::Evaluation& ev) {
   const dmarc::Record& r = *ev.record;
   RecordPolicy p;
   p.domain = ev.record_domain;
-  p.p = dmarc::policy_name(r.p);
-  if (r.sp) p.sp = dmarc::policy_name(*r.sp);
-  if (r.np) p.np = dmarc::policy_name(*r.np);
+  p.p = std::string(dmarc::policy_name(r.p));
+  if (r.sp) p.sp = std::string(dmarc::policy_name(*r.sp));
+  if (r.np) p.np = std::string(dmarc::policy_name(*r.np));
   p.pct = r.pct;
   p.adkim = alignment_name(r.adkim);
   p.aspf = alignment_name(r.aspf);

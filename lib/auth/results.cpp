@@ -300,8 +300,8 @@ std::vector<ResultClause> merge_results(std::vector<ResultClause> earlier,
 std::string format_clause(const ResultClause& clause) {
   // RFC 8601 2.2 resinfo: methodspec [reasonspec] *propspec; a comment is CFWS.
   std::string out = clause.method + "=" + clause.result;
-  if (!clause.comment.empty()) out += " " + comment(clause.comment);
-  if (!clause.reason.empty()) out += " reason=" + quote(clause.reason);
+  if (!clause.comment.empty()) out.append(" ").append(comment(clause.comment));
+  if (!clause.reason.empty()) out.append(" reason=").append(quote(clause.reason));
   for (const auto& [prop, value] : clause.props) {
     out += " " + prop + "=";
     out += is_bare_pvalue(value) ? value : quote(value);
