@@ -17,7 +17,6 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "mail/writer.h"
 
 namespace {
 
@@ -80,12 +79,10 @@ int run(Options& o, const dns::ResolverOptions& ro) {
         } else if (o.results_only) {
           ok = postern::base::write_stdout((many ? shown + ": " : "") + word + "\n");
         } else {
-          std::string field = postern::mail::match_line_ending(
-              auth::format_authentication_results(
-                  o.authserv_id,
-                  auth::merge_results(earlier, {auth::arc_result_clause(r, o.remote_ip)})),
-              msg);
-          ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
+          ok = postern::base::write_stdout(
+              auth::stamp(msg, o.authserv_id,
+                          auth::merge_results(earlier, {auth::arc_result_clause(r, o.remote_ip)}),
+                          o.headers_only));
         }
         if (!ok) return std::nullopt;
         return rc;

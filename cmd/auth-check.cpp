@@ -7,8 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -20,7 +20,6 @@
 #include "base/log.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "mail/writer.h"
 
 namespace {
 
@@ -86,7 +85,9 @@ int run(Options& o, const dns::ResolverOptions& ro) {
   if (!o.record_file.empty()) {
     record = postern::base::UniqueFd(
         ::open(o.record_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-    if (!record) return postern::base::fail(Error::config("--record " + o.record_file + ": " + std::strerror(errno)));
+    if (!record)
+      return postern::base::fail(
+          Error::config("--record " + o.record_file + ": " + std::strerror(errno)));
   }
   bool many = o.files.size() > 1;
   return postern::base::for_each_input(
@@ -117,11 +118,8 @@ int run(Options& o, const dns::ResolverOptions& ro) {
         } else if (o.results_only) {
           ok = postern::base::write_stdout((many ? shown + ": " : "") + words(o.req, r) + "\n");
         } else {
-          std::string field = postern::mail::match_line_ending(
-              auth::format_authentication_results(o.req.authserv_id,
-                                                  auth::result_clauses(o.req, r)),
-              msg);
-          ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
+          ok = postern::base::write_stdout(
+              auth::stamp(msg, o.req.authserv_id, auth::result_clauses(o.req, r), o.headers_only));
         }
         if (!ok) return std::nullopt;
         return rc;

@@ -17,7 +17,6 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "mail/writer.h"
 
 namespace {
 
@@ -77,52 +76,44 @@ int status_for(const Options& o, const std::vector<dkim::SignatureResult>& rs) {
 int run(Options& o, const dns::ResolverOptions& ro) {
   auto resolver = dns::make_resolver(ro);
   if (!resolver) return postern::base::fail(resolver.error());
-  if (o.files.empty()) o.files.push_back("-");
-  int rc = 0;
   bool many = o.files.size() > 1;
-  for (const auto& file : o.files) {
-    auto bytes = postern::base::read_file(file);
-    if (!bytes) {
-      postern::base::log_error(bytes.error());
-      rc = std::max(rc, postern::base::to_int(bytes.error().code()));
-      continue;
-    }
-    std::vector<auth::ResultClause> earlier;
-    if (o.merge) earlier = auth::our_results(*bytes, o.authserv_id);
-    std::string msg = auth::strip_authentication_results(*bytes, o.authserv_id);
-    // The message is handed over, not copied, unless it is printed below.
-    bool printed = !o.json && !o.results_only;
-    auto task = dkim::verify(printed ? msg : std::move(msg), **resolver,
-                             {.now = o.now, .legacy = o.legacy});
-    std::vector<dkim::SignatureResult> rs = dns::run(**resolver, task);
-    int status = status_for(o, rs);
-    rc = std::max(rc, status);
-    std::string shown = file == "-" ? "<stdin>" : file;
-    for (const auto& r : rs) {
-      if (r.result == "pass") continue;
-      postern::base::log_info("dkim", {{"file", shown},
-                                       {"result", r.result},
-                                       {"d", r.domain},
-                                       {"s", r.selector},
-                                       {"reason", r.detail}});
-    }
-    bool ok = true;
-    if (o.json) {
-      ok = postern::base::write_stdout(json_form(shown, rs));
-    } else if (o.results_only) {
-      std::string words = many ? shown + ":" : "";
-      if (rs.empty()) words += many ? " none" : "none";
-      for (size_t i = 0; i < rs.size(); ++i) words += (i > 0 || many ? " " : "") + rs[i].result;
-      ok = postern::base::write_stdout(words + "\n");
-    } else {
-      std::string field = postern::mail::match_line_ending(
-          auth::format_authentication_results(
-              o.authserv_id, auth::merge_results(earlier, auth::dkim_result_clauses(rs))), msg);
-      ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
-    }
-    if (!ok) break;
-  }
-  return rc;
+  return postern::base::for_each_input(
+      o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
+        int rc = 0;
+        std::vector<auth::ResultClause> earlier;
+        if (o.merge) earlier = auth::our_results(bytes, o.authserv_id);
+        std::string msg = auth::strip_authentication_results(bytes, o.authserv_id);
+        // The message is handed over, not copied, unless it is printed below.
+        bool printed = !o.json && !o.results_only;
+        auto task = dkim::verify(printed ? msg : std::move(msg), **resolver,
+                                 {.now = o.now, .legacy = o.legacy});
+        std::vector<dkim::SignatureResult> rs = dns::run(**resolver, task);
+        int status = status_for(o, rs);
+        rc = std::max(rc, status);
+        for (const auto& r : rs) {
+          if (r.result == "pass") continue;
+          postern::base::log_info("dkim", {{"file", shown},
+                                           {"result", r.result},
+                                           {"d", r.domain},
+                                           {"s", r.selector},
+                                           {"reason", r.detail}});
+        }
+        bool ok = true;
+        if (o.json) {
+          ok = postern::base::write_stdout(json_form(shown, rs));
+        } else if (o.results_only) {
+          std::string words = many ? shown + ":" : "";
+          if (rs.empty()) words += many ? " none" : "none";
+          for (size_t i = 0; i < rs.size(); ++i) words += (i > 0 || many ? " " : "") + rs[i].result;
+          ok = postern::base::write_stdout(words + "\n");
+        } else {
+          ok = postern::base::write_stdout(auth::stamp(
+              msg, o.authserv_id, auth::merge_results(earlier, auth::dkim_result_clauses(rs)),
+              o.headers_only));
+        }
+        if (!ok) return std::nullopt;
+        return rc;
+      });
 }
 
 }  // namespace

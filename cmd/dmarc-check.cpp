@@ -16,7 +16,6 @@
 #include "config/config.h"
 #include "config/dns.h"
 #include "dns/dns.h"
-#include "mail/writer.h"
 
 namespace {
 
@@ -128,10 +127,9 @@ int run(Options& o, const dns::ResolverOptions& ro) {
           std::vector<auth::ResultClause> ours = up.clauses;
           ours.push_back(dmarc::result_clause(ev));
           auto clauses = auth::merge_results(auth::our_results(bytes, o.authserv_id), ours);
-          std::string msg = auth::strip_authentication_results(bytes, o.authserv_id);
-          std::string field = postern::mail::match_line_ending(
-              auth::format_authentication_results(o.authserv_id, clauses), msg);
-          ok = postern::base::write_stdout(o.headers_only ? field : field + msg);
+          ok = postern::base::write_stdout(
+              auth::stamp(auth::strip_authentication_results(bytes, o.authserv_id), o.authserv_id,
+                          clauses, o.headers_only));
         } else {
           ok = postern::base::write_stdout((o.files.size() > 1 ? shown + ": " : "") +
                                            std::string(dmarc::code_name(ev.result)) + "\n");

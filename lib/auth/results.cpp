@@ -3,6 +3,7 @@
 #include "auth/results.h"
 
 #include "auth/lexical.h"
+#include "mail/writer.h"
 
 #include <cctype>
 #include <string>
@@ -318,6 +319,14 @@ std::string format_authentication_results(std::string_view authserv_id,
     if (i + 1 < clauses.size()) out += ";";
   }
   return out + "\r\n";
+}
+
+std::string stamp(std::string_view message, std::string_view authserv_id,
+                  const std::vector<ResultClause>& clauses, bool headers_only) {
+  std::string out = mail::match_line_ending(format_authentication_results(authserv_id, clauses),
+                                            message);
+  if (!headers_only) out += message;
+  return out;
 }
 
 std::string authserv_id_of(std::string_view v) {

@@ -34,6 +34,11 @@ struct ResultClause {
 std::string format_authentication_results(std::string_view authserv_id,
                                           const std::vector<ResultClause>& clauses);
 
+// What a filter writes for one message: that field, in the message's own line ending
+// (LF or CRLF), followed by the message, or the field alone with `headers_only`.
+std::string stamp(std::string_view message, std::string_view authserv_id,
+                  const std::vector<ResultClause>& clauses, bool headers_only = false);
+
 // One clause as it appears in the field ("spf=pass smtp.mailfrom=a@example.org").
 std::string format_clause(const ResultClause& clause);
 

@@ -124,5 +124,14 @@ TEST(MergeTest, AStageReplacesOnlyItsOwnMethod) {
   EXPECT_EQ(merge_results({}, {{.method = "spf", .result = "fail"}}).size(), 1u);
 }
 
+TEST(StampTest, FieldInTheMessagesLineEndingThenTheMessage) {
+  std::vector<ResultClause> c = {{.method = "spf", .result = "pass"}};
+  EXPECT_EQ(stamp("From: a\n\nbody\n", "mx", c),
+            "Authentication-Results: mx;\n\tspf=pass\nFrom: a\n\nbody\n");
+  EXPECT_EQ(stamp("From: a\r\n\r\nbody\r\n", "mx", c),
+            "Authentication-Results: mx;\r\n\tspf=pass\r\nFrom: a\r\n\r\nbody\r\n");
+  EXPECT_EQ(stamp("From: a\n\nbody\n", "mx", c, true), "Authentication-Results: mx;\n\tspf=pass\n");
+}
+
 }  // namespace
 }  // namespace postern::auth
