@@ -45,7 +45,7 @@ const json::array* array(const json::object& o, std::string_view key) {
 
 }  // namespace
 
-std::string record_to_json(const Record& r) {
+json::object record_to_object(const Record& r) {
   json::array dkim;
   for (const auto& d : r.dkim) {
     dkim.push_back(json::object{{"domain", d.domain},
@@ -84,8 +84,10 @@ std::string record_to_json(const Record& r) {
                              {"reasons", std::move(reasons)},
                              {"record_domain", r.policy ? r.policy->domain : ""},
                              {"policy", std::move(policy)}}}};
-  return json::serialize(doc) + "\n";
+  return doc;
 }
+
+std::string record_to_json(const Record& r) { return json::serialize(record_to_object(r)) + "\n"; }
 
 base::Result<Record> record_from_json(std::string_view line) {
   json::error_code ec;

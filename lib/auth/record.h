@@ -24,6 +24,7 @@
 // before a record was read).
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -87,6 +88,8 @@ struct Record {
   std::optional<RecordPolicy> policy;
 };
 
+// The record as a JSON object (what tools print with --json, plus their own members).
+boost::json::object record_to_object(const Record& record);
 // One line of compact JSON ending in "\n".
 std::string record_to_json(const Record& record);
 // Parses one line (trailing white space allowed). Unknown members are ignored (a newer
