@@ -124,9 +124,7 @@ int run(Options& o, const dns::ResolverOptions& ro) {
           ok = postern::base::write_stdout(json_form(shown, req, ev));
         } else if (o.ar || o.headers_only) {
           // dmarc-check is a later stage by nature: it keeps what earlier stages wrote.
-          std::vector<auth::ResultClause> ours = up.clauses;
-          ours.push_back(dmarc::result_clause(ev));
-          auto clauses = auth::merge_results(auth::our_results(bytes, o.authserv_id), ours);
+          auto clauses = auth::merge_results(up.clauses, {dmarc::result_clause(ev)});
           ok = postern::base::write_stdout(
               auth::stamp(auth::strip_authentication_results(bytes, o.authserv_id), o.authserv_id,
                           clauses, o.headers_only));

@@ -1,6 +1,7 @@
 // ARC (RFC 8617): parsing the sets, validating the chain (5.2) and sealing (5.1), on top
 // of the DKIM module's tag lists, canonicalization, keys and crypto.
 #include "auth/arc.h"
+#include "mail/header.h"
 
 #include <algorithm>
 #include <chrono>
@@ -14,7 +15,6 @@ namespace {
 
 using dkim::Algorithm;
 using dkim::Canon;
-using dkim::iequal;
 using dkim::RawField;
 using dkim::SplitMessage;
 using dkim::TagList;
@@ -112,12 +112,12 @@ std::string collect(const SplitMessage& m, std::vector<Field>& out) {
   for (const auto& f : m.fields) {
     Field field;
     field.raw = f;
-    if (iequal(f.name, "ARC-Authentication-Results")) {
+    if (mail::iequals(f.name, "ARC-Authentication-Results")) {
       field.kind = Kind::kAar;
       field.instance = aar_instance(value_of(f.raw));
       if (field.instance < 0) return "ARC-Authentication-Results without a valid leading i=";
-    } else if (iequal(f.name, "ARC-Message-Signature") || iequal(f.name, "ARC-Seal")) {
-      field.kind = iequal(f.name, "ARC-Seal") ? Kind::kAs : Kind::kAms;
+    } else if (mail::iequals(f.name, "ARC-Message-Signature") || mail::iequals(f.name, "ARC-Seal")) {
+      field.kind = mail::iequals(f.name, "ARC-Seal") ? Kind::kAs : Kind::kAms;
       const char* what = field.kind == Kind::kAs ? "ARC-Seal" : "ARC-Message-Signature";
       auto tags = dkim::parse_tag_list(value_of(f.raw));
       if (!tags) return std::string(what) + ": " + tags.error().message();
@@ -221,7 +221,7 @@ std::string parse_sig(const Field& f, bool legacy, Sig& s) {
     size_t colon = hv.find(':');
     std::string name(trim(hv.substr(0, colon)));
     // 4.1.2: the AMS must not sign ARC-Seal fields.
-    if (iequal(name, "ARC-Seal")) return bad("h= includes ARC-Seal");
+    if (mail::iequals(name, "ARC-Seal")) return bad("h= includes ARC-Seal");
     s.headers.push_back(std::move(name));
     if (colon == hv.npos) break;
     hv.remove_prefix(colon + 1);
@@ -270,7 +270,7 @@ base::Task<KeyCheck> fetch_key(dns::Resolver& resolver, const Sig& s, bool legac
   if (out.error.empty() && !k.hashes.empty()) {
     std::string_view want = s.algorithm == Algorithm::kRsaSha1 ? "sha1" : "sha256";
     if (std::none_of(k.hashes.begin(), k.hashes.end(),
-                     [&](const std::string& h) { return iequal(h, want); }))
+                     [&](const std::string& h) { return mail::iequals(h, want); }))
       out.error = "key h= excludes the hash";
   }
   if (out.error.empty() && k.public_key.empty()) out.error = "key revoked";
@@ -526,9 +526,9 @@ std::vector<std::string> collect_results(std::string_view message, std::string_v
   auto m = dkim::split_message(message);
   if (!m) return out;
   for (const auto& f : m->fields) {
-    if (!iequal(f.name, "Authentication-Results")) continue;
+    if (!mail::iequals(f.name, "Authentication-Results")) continue;
     std::string_view v = value_of(f.raw);
-    if (!iequal(authserv_id_of(v), authserv_id)) continue;
+    if (!mail::iequals(authserv_id_of(v), authserv_id)) continue;
     std::vector<std::string> parts = split_resinfo(v);
     for (size_t i = 1; i < parts.size(); ++i) {  // parts[0]: authserv-id [version]
       std::string p = collapse(parts[i]);
@@ -585,7 +585,7 @@ base::Result<std::string> seal(std::string_view message, const SealOptions& o) {
   if (h.empty()) {
     for (const auto& name : dkim::default_signed_headers()) {
       for (const auto& f : m2->fields) {
-        if (iequal(f.name, name)) h.push_back(name);
+        if (mail::iequals(f.name, name)) h.push_back(name);
       }
     }
     h.erase(std::unique(h.begin(), h.end()), h.end());

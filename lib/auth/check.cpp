@@ -12,7 +12,7 @@ namespace {
 std::string domain_part(std::string_view address) {
   size_t at = address.rfind('@');
   if (at == std::string_view::npos) return "";
-  return ascii_lower(address.substr(at + 1));
+  return mail::to_lower(address.substr(at + 1));
 }
 
 char alignment_name(dmarc::Alignment a) { return a == dmarc::Alignment::kStrict ? 's' : 'r'; }
@@ -55,7 +55,7 @@ base::Task<CheckResult> check_message(std::string message, dns::Resolver& resolv
   dr.spf = out.spf.code;
   dr.spf_domain = out.spf.domain;
   for (const auto& s : out.dkim) {
-    if (s.result == "pass") dr.dkim_pass_domains.push_back(ascii_lower(s.domain));
+    if (s.result == "pass") dr.dkim_pass_domains.push_back(mail::to_lower(s.domain));
   }
   dr.roll = req.roll;
   auto from = dmarc::from_domain(message);

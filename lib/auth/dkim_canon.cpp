@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "auth/dkim.h"
+#include "mail/header.h"
 #include "auth/dkim_internal.h"
 #include "mail/message.h"
 
@@ -316,7 +317,7 @@ std::string header_hash_input(const SplitMessage& m, const std::vector<std::stri
   for (const auto& name : h) {
     size_t* bound = nullptr;
     for (auto& cur : cursors) {
-      if (iequal(cur.first, name)) bound = &cur.second;
+      if (mail::iequals(cur.first, name)) bound = &cur.second;
     }
     if (bound == nullptr) {
       cursors.emplace_back(name, m.fields.size());
@@ -325,7 +326,7 @@ std::string header_hash_input(const SplitMessage& m, const std::vector<std::stri
     while (*bound > 0) {
       --*bound;
       const RawField& f = m.fields[*bound];
-      if (iequal(f.name, name)) {
+      if (mail::iequals(f.name, name)) {
         out += canon_header(f.raw, c);
         break;
       }

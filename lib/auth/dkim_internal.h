@@ -14,8 +14,6 @@ class Message;
 
 namespace postern::auth::dkim {
 
-bool iequal(std::string_view a, std::string_view b);
-
 // One header field of the message: raw bytes (name through the final CRLF).
 struct RawField {
   std::string_view name;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "auth/dkim.h"
+#include "mail/header.h"
 #include "auth/dkim_internal.h"
 
 namespace postern::auth::dkim {
@@ -67,7 +68,7 @@ const std::vector<std::string>& default_oversigned_headers() {
 namespace {
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
-  return std::any_of(v.begin(), v.end(), [&](const std::string& x) { return iequal(x, s); });
+  return std::any_of(v.begin(), v.end(), [&](const std::string& x) { return mail::iequals(x, s); });
 }
 
 std::vector<std::string> choose_headers(const SplitMessage& m, const SignOptions& o) {
@@ -76,7 +77,7 @@ std::vector<std::string> choose_headers(const SplitMessage& m, const SignOptions
   for (const auto& name : default_signed_headers()) {
     size_t n = 0;
     for (const auto& f : m.fields) {
-      if (iequal(f.name, name)) ++n;
+      if (mail::iequals(f.name, name)) ++n;
     }
     if (contains(default_oversigned_headers(), name)) ++n;
     for (size_t i = 0; i < n; ++i) out.push_back(name);

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "auth/dkim.h"
+#include "mail/header.h"
 #include "auth/dkim_internal.h"
 
 namespace postern::auth::dkim {
@@ -50,24 +51,7 @@ std::optional<uint64_t> parse_digits(std::string_view s, size_t max_digits) {
   return v;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
-
-bool iequal(std::string_view a, std::string_view b) {
-  // ASCII case folding (what std::tolower does in the C locale), without a libc call per
-  // byte: field and tag names are compared for every signature.
-  auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (fold(a[i]) != fold(b[i])) return false;
-  }
-  return true;
-}
 
 // RFC 6376 3.2: tag-list = tag-spec *( ";" tag-spec ) [ ";" ]
 base::Result<TagList> parse_tag_list(std::string_view text) {
@@ -230,9 +214,9 @@ std::string_view algorithm_name(Algorithm a) {
 }
 
 std::optional<Algorithm> parse_algorithm(std::string_view s) {
-  if (iequal(s, "rsa-sha256")) return Algorithm::kRsaSha256;
-  if (iequal(s, "rsa-sha1")) return Algorithm::kRsaSha1;
-  if (iequal(s, "ed25519-sha256")) return Algorithm::kEd25519Sha256;
+  if (mail::iequals(s, "rsa-sha256")) return Algorithm::kRsaSha256;
+  if (mail::iequals(s, "rsa-sha1")) return Algorithm::kRsaSha1;
+  if (mail::iequals(s, "ed25519-sha256")) return Algorithm::kEd25519Sha256;
   return std::nullopt;
 }
 
@@ -240,10 +224,10 @@ namespace {
 
 // True when `sub` is `domain` or a subdomain of it (case-insensitive), RFC 6376 3.5 i=.
 bool within_domain(std::string_view sub, std::string_view domain) {
-  if (iequal(sub, domain)) return true;
+  if (mail::iequals(sub, domain)) return true;
   if (sub.size() <= domain.size() + 1) return false;
   return sub[sub.size() - domain.size() - 1] == '.' &&
-         iequal(sub.substr(sub.size() - domain.size()), domain);
+         mail::iequals(sub.substr(sub.size() - domain.size()), domain);
 }
 
 // The message is built before `p` is moved from (it may point into p.tags).
@@ -280,7 +264,7 @@ ParsedSignature parse_signature(std::string_view value, bool drafts) {
   }
   s.algorithm = *alg;
   if (const auto* c = find_tag(t, "c")) {
-    std::string cv = lower(strip_fws(*c));
+    std::string cv = mail::to_lower(strip_fws(*c));
     size_t slash = cv.find('/');
     std::string h = cv.substr(0, slash);
     std::string b = slash == cv.npos ? "simple" : cv.substr(slash + 1);
@@ -297,7 +281,7 @@ ParsedSignature parse_signature(std::string_view value, bool drafts) {
   if (const auto* q = find_tag(t, "q")) {
     bool ok = false;
     for (const auto& m : split_colons(*q)) {
-      if (iequal(m, "dns/txt") || iequal(m, "dns")) ok = true;
+      if (mail::iequals(m, "dns/txt") || mail::iequals(m, "dns")) ok = true;
     }
     if (!ok) return fail_sig(p, Reason::kUnsupported, "unsupported q=" + *q);
   }
@@ -315,7 +299,7 @@ ParsedSignature parse_signature(std::string_view value, bool drafts) {
         return fail_sig(p, Reason::kSyntax, "bad header name in h=");
       }
     }
-    if (iequal(h, "from")) has_from = true;
+    if (mail::iequals(h, "from")) has_from = true;
     s.signed_headers.push_back(h);
   }
   if (!has_from) {  // RFC 6376 5.4, 6.1.1
@@ -380,7 +364,7 @@ ParsedKey parse_key_record(std::string_view txt) {
   }
   if (const auto* h = find_tag(t, "h")) k.hashes = split_colons(*h);
   if (const auto* kt = find_tag(t, "k")) {
-    k.key_type = lower(strip_fws(*kt));
+    k.key_type = mail::to_lower(strip_fws(*kt));
     if (k.key_type != "rsa" && k.key_type != "ed25519") {
       p.error = {Reason::kUnsupported, "key record: unsupported k=" + *kt};
       return p;

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "auth/dkim.h"
+#include "mail/header.h"
 #include "auth/dkim_internal.h"
 
 namespace postern::auth::dkim {
@@ -96,7 +97,7 @@ void finish(Context& ctx, SignatureResult& r, const RawField& field, const Signa
   if (!k.hashes.empty()) {
     std::string_view want = s.algorithm == Algorithm::kRsaSha1 ? "sha1" : "sha256";
     bool ok = false;
-    for (const auto& h : k.hashes) ok = ok || iequal(h, want);
+    for (const auto& h : k.hashes) ok = ok || mail::iequals(h, want);
     if (!ok) {
       set(r, Reason::kKeyUnsuitable, "key h= does not allow " + std::string(want));
       return;
@@ -104,7 +105,7 @@ void finish(Context& ctx, SignatureResult& r, const RawField& field, const Signa
   }
   if (!k.services.empty()) {
     bool ok = false;
-    for (const auto& sv : k.services) ok = ok || sv == "*" || iequal(sv, "email");
+    for (const auto& sv : k.services) ok = ok || sv == "*" || mail::iequals(sv, "email");
     if (!ok) {
       set(r, Reason::kKeyUnsuitable, "key s= excludes email");
       return;
@@ -113,7 +114,7 @@ void finish(Context& ctx, SignatureResult& r, const RawField& field, const Signa
   size_t at = s.identity.rfind('@');
   std::string_view local = std::string_view(s.identity).substr(0, at);
   std::string_view idomain = std::string_view(s.identity).substr(at + 1);
-  if (k.strict_identity && !iequal(idomain, s.domain)) {
+  if (k.strict_identity && !mail::iequals(idomain, s.domain)) {
     set(r, Reason::kKeyUnsuitable, "key t=s: i= domain must equal d=");
     return;
   }
@@ -163,7 +164,7 @@ void finish(Context& ctx, SignatureResult& r, const RawField& field, const Signa
 std::vector<RawField> signature_fields(const SplitMessage& m) {
   std::vector<RawField> out;
   for (const auto& f : m.fields) {
-    if (iequal(f.name, "DKIM-Signature")) out.push_back(f);
+    if (mail::iequals(f.name, "DKIM-Signature")) out.push_back(f);
   }
   return out;
 }

@@ -20,7 +20,7 @@ std::string_view trim(std::string_view s) {
 }
 
 std::optional<Policy> parse_policy(std::string_view v) {
-  std::string l = ascii_lower(trim(v));
+  std::string l = mail::to_lower(trim(v));
   if (l == "none") return Policy::kNone;
   if (l == "quarantine") return Policy::kQuarantine;
   if (l == "reject") return Policy::kReject;
@@ -68,7 +68,7 @@ std::optional<std::vector<std::pair<std::string, std::string_view>>> tag_list(
     if (part.empty()) continue;  // a trailing ";" or ";;"
     size_t eq = part.find('=');
     if (eq == std::string_view::npos) return std::nullopt;
-    std::string name = ascii_lower(trim(part.substr(0, eq)));
+    std::string name = mail::to_lower(trim(part.substr(0, eq)));
     if (name.empty()) return std::nullopt;
     tags.emplace_back(std::move(name), trim(part.substr(eq + 1)));
   }
@@ -80,7 +80,7 @@ std::string domain_of(std::string_view address) {
   std::string_view d = at == std::string_view::npos ? address : address.substr(at + 1);
   d = trim(d);
   while (!d.empty() && (d.back() == '>' || d.back() == '"')) d.remove_suffix(1);
-  return to_ascii_domain(d).value_or(ascii_lower(d));
+  return to_ascii_domain(d).value_or(mail::to_lower(d));
 }
 
 // A lower-case A-label name with at least two labels. to_ascii_domain() passes any ASCII
@@ -96,7 +96,7 @@ bool is_domain_name(std::string_view d) {
 std::optional<SpfCode> spf_code(std::string_view word) {
   for (SpfCode c : {SpfCode::kNone, SpfCode::kNeutral, SpfCode::kPass, SpfCode::kFail,
                     SpfCode::kSoftFail, SpfCode::kTempError, SpfCode::kPermError}) {
-    if (ascii_lower(word) == spf_code_name(c)) return c;
+    if (mail::to_lower(word) == spf_code_name(c)) return c;
   }
   return std::nullopt;
 }
@@ -206,7 +206,7 @@ base::Result<Record> parse_record(std::string_view txt) {
     } else if (name == "pct") {
       if (auto n = parse_uint(value); n && *n <= 100) r.pct = static_cast<int>(*n);
     } else if (name == "adkim" || name == "aspf") {
-      std::string l = ascii_lower(value);
+      std::string l = mail::to_lower(value);
       if (l == "s" || l == "r") {
         (name == "adkim" ? r.adkim : r.aspf) = l == "s" ? Alignment::kStrict : Alignment::kRelaxed;
       }
@@ -219,7 +219,7 @@ base::Result<Record> parse_record(std::string_view txt) {
       }
       if (ok) r.fo = std::string(value);
     } else if (name == "rf") {
-      if (!value.empty()) r.rf = ascii_lower(value);
+      if (!value.empty()) r.rf = mail::to_lower(value);
     } else if (name == "ri") {
       if (auto n = parse_uint(value)) r.ri = *n;
     }
@@ -266,13 +266,13 @@ base::Result<std::string> from_domain(std::string_view message) {
 }
 
 std::string org_domain(std::string_view domain, const PublicSuffixList& psl) {
-  std::string d = to_ascii_domain(domain).value_or(ascii_lower(domain));
+  std::string d = to_ascii_domain(domain).value_or(mail::to_lower(domain));
   return psl.organizational_domain(d).value_or(d);
 }
 
 bool aligned(std::string_view a, std::string_view b, Alignment mode, const PublicSuffixList& psl) {
-  std::string x = to_ascii_domain(a).value_or(ascii_lower(a));
-  std::string y = to_ascii_domain(b).value_or(ascii_lower(b));
+  std::string x = to_ascii_domain(a).value_or(mail::to_lower(a));
+  std::string y = to_ascii_domain(b).value_or(mail::to_lower(b));
   if (x.empty() || y.empty()) return false;
   if (mode == Alignment::kStrict) return x == y;    // RFC 7489 3.1.1, 3.1.2: exact match
   return org_domain(x, psl) == org_domain(y, psl);  // same Organizational Domain
@@ -324,7 +324,7 @@ base::Task<Evaluation> evaluate(dns::Resolver& resolver, const PublicSuffixList&
   for (const auto& dkim_domain : req.dkim_pass_domains) {
     if (aligned(dkim_domain, ev.from_domain, r.adkim, psl)) {
       ev.dkim_aligned = true;
-      ev.dkim_domain = to_ascii_domain(dkim_domain).value_or(ascii_lower(dkim_domain));
+      ev.dkim_domain = to_ascii_domain(dkim_domain).value_or(mail::to_lower(dkim_domain));
       break;
     }
   }
@@ -405,16 +405,15 @@ UpstreamResults upstream_results(std::string_view message, std::string_view auth
           up.have_spf = true;
           up.spf = *code;
           up.spf_domain = domain_of(who);
-          up.clauses.push_back(c);
         } else if (c.method == "dkim") {
           std::string d = prop("header.d");
           if (d.empty()) d = domain_of(prop("header.i"));
           if (c.result == "pass" && !d.empty()) {
-            up.dkim_pass_domains.push_back(to_ascii_domain(d).value_or(ascii_lower(d)));
+            up.dkim_pass_domains.push_back(to_ascii_domain(d).value_or(mail::to_lower(d)));
           }
-          up.clauses.push_back(c);
         }
       }
+      up.clauses.insert(up.clauses.end(), pr.clauses.begin(), pr.clauses.end());
     } else if (mail::iequals(name, "Received-SPF") && !received_spf) {
       // RFC 7208 9.1: result [comment] key=value; ... — ours when receiver= is us.
       std::string text = strip_comments(value);
@@ -425,11 +424,11 @@ UpstreamResults upstream_results(std::string_view message, std::string_view auth
       for (size_t i = 1; i < words.size(); ++i) {
         size_t e = words[i].find('=');
         if (e == std::string::npos) continue;
-        std::string key = ascii_lower(words[i].substr(0, e));
+        std::string key = mail::to_lower(words[i].substr(0, e));
         std::string v = unquote(words[i].substr(e + 1));
         if (key == "receiver") receiver = v;
         if (key == "envelope-from") from = v;
-        if (key == "identity") identity = ascii_lower(v);
+        if (key == "identity") identity = mail::to_lower(v);
         if (key == "helo") helo = v;
       }
       if (!code || !mail::iequals(receiver, authserv_id)) continue;

@@ -126,7 +126,9 @@ struct UpstreamResults {
   SpfCode spf = SpfCode::kNone;
   std::string spf_domain;
   std::vector<std::string> dkim_pass_domains;
-  std::vector<ResultClause> clauses;  // the spf/dkim clauses found (to carry forward)
+  // Every clause of those fields (spf, dkim, arc, ...), plus an spf clause made from
+  // Received-SPF when they had none: what an --ar stage carries forward.
+  std::vector<ResultClause> clauses;
 };
 UpstreamResults upstream_results(std::string_view message, std::string_view authserv_id);
 

@@ -1,4 +1,5 @@
 #include "auth/dmarc_report.h"
+#include "mail/header.h"
 
 #include <expat.h>
 #include <openssl/evp.h>
@@ -209,7 +210,7 @@ std::string to_xml(const Feedback& f) {
 
 base::Result<MailtoUri> parse_mailto_uri(std::string_view uri) {
   uri = trim(uri);
-  if (uri.size() < 7 || ascii_lower(uri.substr(0, 7)) != "mailto:") {
+  if (uri.size() < 7 || mail::to_lower(uri.substr(0, 7)) != "mailto:") {
     return Error::bad_data("not a mailto: URI: " + std::string(uri));
   }
   std::string_view rest = uri.substr(7);
@@ -315,19 +316,19 @@ base::Task<CheckedRecipients> check_destinations(dns::Resolver& resolver,
                                                  std::string policy_domain, Recipients in) {
   CheckedRecipients out;
   out.recipients.skipped = std::move(in.skipped);
-  std::string org = dmarc::org_domain(ascii_lower(policy_domain), psl);
+  std::string org = dmarc::org_domain(mail::to_lower(policy_domain), psl);
   for (auto& address : in.to) {
-    std::string domain = ascii_lower(address.substr(address.rfind('@') + 1));
+    std::string domain = mail::to_lower(address.substr(address.rfind('@') + 1));
     if (dmarc::org_domain(domain, psl) == org) {
       out.recipients.to.push_back(std::move(address));
       continue;
     }
-    std::string name = ascii_lower(policy_domain) + "._report._dmarc." + domain;
+    std::string name = mail::to_lower(policy_domain) + "._report._dmarc." + domain;
     dns::Answer a = co_await resolver.lookup(name, dns::RrType::kTxt);
     bool authorized = false;
     for (const auto& r : a.records) {
       std::string_view t = r.text;
-      authorized = authorized || (t.size() >= 8 && ascii_lower(t.substr(0, 8)) == "v=dmarc1");
+      authorized = authorized || (t.size() >= 8 && mail::to_lower(t.substr(0, 8)) == "v=dmarc1");
     }
     if (authorized) {
       out.recipients.to.push_back(std::move(address));
@@ -416,7 +417,7 @@ Grouping group_records(const std::vector<Record>& records, const Reporter& who,
         continue;
       }
     }
-    Group& grp = groups[{ascii_lower(r.policy->domain), begin, end}];
+    Group& grp = groups[{mail::to_lower(r.policy->domain), begin, end}];
     if (!grp.newest || r.time >= grp.newest->time) grp.newest = &r;
     Row row = row_of(r);
     auto [it, fresh] = grp.index.emplace(row_key(row), grp.rows.size());
@@ -441,7 +442,7 @@ Grouping group_records(const std::vector<Record>& records, const Reporter& who,
     f.metadata.end = end - 1;  // the last second covered, as most reporters write it
     const std::string span = std::to_string(begin) + "!" + std::to_string(end - 1);
     f.metadata.report_id =
-        sha256_hex(ascii_lower(who.receiver) + "!" + domain + "!" + span).substr(0, 32);
+        sha256_hex(mail::to_lower(who.receiver) + "!" + domain + "!" + span).substr(0, 32);
     f.policy.domain = domain;
     f.policy.adkim = pol.adkim.empty() ? "r" : pol.adkim;
     f.policy.aspf = pol.aspf.empty() ? "r" : pol.aspf;
@@ -455,7 +456,7 @@ Grouping group_records(const std::vector<Record>& records, const Reporter& who,
     // RFC 7489 7.2.1.1: filename = receiver "!" policy-domain "!" begin-timestamp "!"
     // end-timestamp [ "!" unique-id ] "." extension
     rep.filename =
-        safe_name(ascii_lower(who.receiver)) + "!" + safe_name(domain) + "!" + span + ".xml.gz";
+        safe_name(mail::to_lower(who.receiver)) + "!" + safe_name(domain) + "!" + span + ".xml.gz";
     g.reports.push_back(std::move(rep));
   }
   return g;
@@ -515,7 +516,7 @@ struct Node {
     const Node* c = child(n);
     return c ? std::string(trim(c->text)) : std::string();
   }
-  std::string word(std::string_view n) const { return ascii_lower(str(n)); }
+  std::string word(std::string_view n) const { return mail::to_lower(str(n)); }
   std::string attr(std::string_view n) const {
     for (const auto& [k, v] : attrs) {
       if (k == n) return v;
@@ -674,7 +675,7 @@ base::Result<Feedback> parse_xml(std::string_view xml) {
   }
   if (const Node* p = fb->child("policy_published")) {
     PolicyPublished& pp = f.policy;
-    pp.domain = ascii_lower(p->str("domain"));
+    pp.domain = mail::to_lower(p->str("domain"));
     pp.adkim = p->word("adkim");
     pp.aspf = p->word("aspf");
     pp.p = p->word("p");
@@ -710,18 +711,18 @@ base::Result<Feedback> parse_xml(std::string_view xml) {
       }
     }
     if (const Node* id = rec->child("identifiers")) {
-      r.envelope_to = ascii_lower(id->str("envelope_to"));
-      r.envelope_from = ascii_lower(id->str("envelope_from"));
-      r.header_from = ascii_lower(id->str("header_from"));
+      r.envelope_to = mail::to_lower(id->str("envelope_to"));
+      r.envelope_from = mail::to_lower(id->str("envelope_from"));
+      r.header_from = mail::to_lower(id->str("header_from"));
     }
     if (const Node* ar = rec->child("auth_results")) {
       for (const Node* d : ar->all("dkim")) {
-        r.dkim_results.push_back({ascii_lower(d->str("domain")), d->str("selector"), d->word("result"),
+        r.dkim_results.push_back({mail::to_lower(d->str("domain")), d->str("selector"), d->word("result"),
                                   d->str("human_result")});
       }
       for (const Node* s : ar->all("spf")) {
         r.spf_results.push_back(
-            {ascii_lower(s->str("domain")), s->word("scope"), s->word("result"), s->str("human_result")});
+            {mail::to_lower(s->str("domain")), s->word("scope"), s->word("result"), s->str("human_result")});
       }
     }
     r.extensions = extensions_of(rec->child("extensions"));

@@ -20,7 +20,5 @@ std::string unquote(std::string_view v);
 // (trimmed) and raw value (after the colon, folding kept), in order. Lines that are not
 // fields are skipped.
 std::vector<std::pair<std::string_view, std::string_view>> header_fields(std::string_view msg);
-// ASCII lower case.
-std::string ascii_lower(std::string_view s);
 
 }  // namespace postern::auth

@@ -1,4 +1,5 @@
 #include "auth/psl.h"
+#include "mail/header.h"
 
 #include <unicode/uidna.h>
 
@@ -17,14 +18,6 @@ bool is_ascii(std::string_view s) {
     if (c >= 0x80) return false;
   }
   return true;
-}
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // One UTS #46 processor for the process (ICU's UIDNA is immutable and thread-safe).
@@ -97,10 +90,10 @@ std::optional<std::string_view> well_formed(std::string_view name) {
 
 std::optional<std::string> to_ascii_domain(std::string_view name) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (is_ascii(name)) return lower_ascii(name);
+  if (is_ascii(name)) return mail::to_lower(name);
   auto ascii = convert(name, Direction::kToAscii);
   if (!ascii) return std::nullopt;
-  return lower_ascii(*ascii);
+  return mail::to_lower(*ascii);
 }
 
 base::Result<PublicSuffixList> PublicSuffixList::parse(std::string_view text) {

@@ -1,6 +1,7 @@
 // Authentication-Results (RFC 8601): formatting, and removal of fields that claim our
 // authserv-id. See results.h.
 #include "auth/results.h"
+#include "mail/header.h"
 
 #include "auth/lexical.h"
 #include "mail/writer.h"
@@ -11,17 +12,6 @@
 
 namespace postern::auth {
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // RFC 2045 5.1: token := 1*<any (US-ASCII) CHAR except SPACE, CTLs, or tspecials>.
 bool is_token_char(unsigned char c) {
@@ -155,14 +145,6 @@ size_t skip_cfws(std::string_view s, size_t i) {
 
 }  // namespace
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 std::string strip_comments(std::string_view s) {
   std::string out;
   int depth = 0;
@@ -232,12 +214,12 @@ ParsedResults parse_authentication_results(std::string_view field_value) {
     size_t eq = words[0].find('=');
     if (eq == std::string::npos) continue;  // "none"
     std::string method = words[0].substr(0, eq);
-    c.method = ascii_lower(method.substr(0, method.find('/')));  // methodspec [ "/" version ]
-    c.result = ascii_lower(words[0].substr(eq + 1));
+    c.method = mail::to_lower(method.substr(0, method.find('/')));  // methodspec [ "/" version ]
+    c.result = mail::to_lower(words[0].substr(eq + 1));
     for (size_t w = 1; w < words.size(); ++w) {
       size_t e = words[w].find('=');
       if (e == std::string::npos) continue;
-      std::string key = ascii_lower(words[w].substr(0, e));
+      std::string key = mail::to_lower(words[w].substr(0, e));
       std::string value = unquote(words[w].substr(e + 1));
       if (key == "reason") {
         c.reason = value;
@@ -278,9 +260,9 @@ std::vector<ResultClause> our_results(std::string_view message, std::string_view
   std::vector<ResultClause> out;
   if (authserv_id.empty()) return out;
   for (const auto& [name, value] : header_fields(message)) {
-    if (!iequal(name, "Authentication-Results")) continue;
+    if (!mail::iequals(name, "Authentication-Results")) continue;
     ParsedResults pr = parse_authentication_results(value);
-    if (!iequal(pr.id, authserv_id)) continue;
+    if (!mail::iequals(pr.id, authserv_id)) continue;
     for (auto& c : pr.clauses) out.push_back(std::move(c));
   }
   return out;
@@ -370,7 +352,7 @@ std::string strip_authentication_results(std::string_view message, std::string_v
     if (colon != std::string_view::npos) {
       std::string_view name = bare.substr(0, colon);
       while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-      if (iequal(name, "Authentication-Results")) {
+      if (mail::iequals(name, "Authentication-Results")) {
         // Gather the whole (possibly folded) field to read its authserv-id.
         size_t end = next;
         while (end < message.size() && (message[end] == ' ' || message[end] == '\t')) {
@@ -378,7 +360,7 @@ std::string strip_authentication_results(std::string_view message, std::string_v
           end = e == std::string_view::npos ? message.size() : e + 1;
         }
         std::string_view value = message.substr(pos + colon + 1, end - pos - colon - 1);
-        if (iequal(authserv_id_of(value), authserv_id)) dropping = true;
+        if (mail::iequals(authserv_id_of(value), authserv_id)) dropping = true;
       }
     }
     if (!dropping) out.append(line);

@@ -1,6 +1,7 @@
 // SPF (RFC 7208): check_host(), the record parser, the macro expander, and reporting.
 // See spf.h.
 #include "auth/spf.h"
+#include "mail/header.h"
 
 #include <arpa/inet.h>
 
@@ -26,14 +27,6 @@ constexpr int kMaxDnsMechanisms = 10;  // RFC 7208 4.6.4
 constexpr int kMaxVoidLookups = 2;     // RFC 7208 4.6.4
 constexpr size_t kMaxMxNames = 10;     // RFC 7208 4.6.4
 constexpr size_t kMaxPtrNames = 10;    // RFC 7208 4.6.4
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool iequal(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
 
 bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -306,7 +299,7 @@ bool count_void(Context& c, const Answer& a) {
 }
 
 bool domain_matches(const std::string& name, const std::string& target) {
-  std::string n = lower(strip_dot(name)), t = lower(strip_dot(target));
+  std::string n = mail::to_lower(strip_dot(name)), t = mail::to_lower(strip_dot(target));
   return n == t || (n.size() > t.size() && n.compare(n.size() - t.size(), t.size(), t) == 0 &&
                     n[n.size() - t.size() - 1] == '.');
 }
@@ -697,7 +690,7 @@ bool IpAddress::in_network(const IpAddress& net, int bits) const {
 
 bool is_spf_record(std::string_view txt) {
   // RFC 7208 4.5: "v=spf1" (case-insensitive) followed by SP or the end.
-  return txt.size() >= 6 && iequal(txt.substr(0, 6), "v=spf1") &&
+  return txt.size() >= 6 && mail::iequals(txt.substr(0, 6), "v=spf1") &&
          (txt.size() == 6 || txt[6] == ' ');
 }
 
@@ -817,7 +810,7 @@ base::Result<SpfRecord> parse_spf_record(std::string_view text) {
     if (name_end < term.size() && term[name_end] == '=' &&
         is_modifier_name(term.substr(0, name_end))) {
       // RFC 7208 6: modifier = name "=" macro-string
-      std::string name = lower(term.substr(0, name_end));
+      std::string name = mail::to_lower(term.substr(0, name_end));
       std::string_view value = term.substr(name_end + 1);
       if (name == "redirect" || name == "exp") {
         auto& slot = name == "redirect" ? rec.redirect : rec.exp;
@@ -840,7 +833,7 @@ base::Result<SpfRecord> parse_spf_record(std::string_view text) {
     }
     size_t n = 0;
     while (n < t.size() && is_alnum(t[n])) ++n;
-    std::string name = lower(t.substr(0, n));
+    std::string name = mail::to_lower(t.substr(0, n));
     std::string_view arg = t.substr(n);  // ":..." or "/..." or ""
     using K = SpfMechanismKind;
     auto domain_and_cidr = [&](bool cidr_allowed, bool domain_required) -> base::Status {

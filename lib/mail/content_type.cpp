@@ -102,7 +102,7 @@ ContentType parse_content_type(std::string_view raw) {
   skip_cfws(s, &i);
   size_t b = i;
   while (i < s.size() && s[i] != '/' && s[i] != ';' && s[i] != '(' && !is_space(s[i])) ++i;
-  std::string type = detail::to_lower(std::string_view(s).substr(b, i - b));
+  std::string type = to_lower(std::string_view(s).substr(b, i - b));
   if (type.empty()) return ct;  // no type at all: nothing usable
   ct.type = utf8_or_latin1(type);
   skip_cfws(s, &i);
@@ -111,7 +111,7 @@ ContentType parse_content_type(std::string_view raw) {
     skip_cfws(s, &i);
     b = i;
     while (i < s.size() && s[i] != ';' && s[i] != '(' && !is_space(s[i])) ++i;
-    if (i > b) ct.subtype = utf8_or_latin1(detail::to_lower(std::string_view(s).substr(b, i - b)));
+    if (i > b) ct.subtype = utf8_or_latin1(to_lower(std::string_view(s).substr(b, i - b)));
   }
 
   // Parameters (RFC 2045 5.1 parameter := attribute "=" value).
@@ -129,7 +129,7 @@ ContentType parse_content_type(std::string_view raw) {
     while (i < s.size() && s[i] != '=' && s[i] != ';' && s[i] != '(' && s[i] != '"' &&
            !is_space(s[i]))
       ++i;
-    std::string name = detail::to_lower(std::string_view(s).substr(b, i - b));
+    std::string name = to_lower(std::string_view(s).substr(b, i - b));
     skip_cfws(s, &i);
     if (i >= s.size() || s[i] != '=') {
       if (i == b) ++i;  // a stray character: step over it

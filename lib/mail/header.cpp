@@ -11,11 +11,6 @@
 namespace postern::mail {
 namespace detail {
 
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
 
 
 std::string_view trim(std::string_view s) {
@@ -385,6 +380,12 @@ std::vector<std::string> parse_comma_list(std::string_view raw) {
     }
   }
   if (start < s.size()) emit(s.substr(start));
+  return out;
+}
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = detail::ascii_lower(c);
   return out;
 }
 

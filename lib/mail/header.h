@@ -23,6 +23,8 @@ namespace postern::mail {
 
 // ASCII case-insensitive equality, for field names and MIME tokens.
 bool iequals(std::string_view a, std::string_view b);
+// ASCII lower case (other bytes as they are), for field names, tokens and domain names.
+std::string to_lower(std::string_view s);
 
 // Unfolds (RFC 5322 2.2.3: CRLF/LF followed by WSP is removed) and trims surrounding
 // whitespace, including the trailing line break. No decoding.

@@ -109,7 +109,7 @@ std::string strip_angle(std::string_view w) {
 
 // RFC 5321 4.4 / RFC 3848 protocol names for "with"; MTA variants mapped onto them.
 std::optional<std::string> protocol_of(std::string_view word) {
-  std::string w = detail::to_lower(word);
+  std::string w = to_lower(word);
   if (auto cut = w.find_first_of("(/["); cut != std::string::npos) w.resize(cut);
   if (w == "local") return "Local";
   if (w.rfind("local-", 0) == 0) w.erase(0, 6);
@@ -231,7 +231,7 @@ void scan_from_comment(std::string_view comment, Received* r) {
   const auto words = split_words(comment);
   for (size_t k = 0; k < words.size(); ++k) {
     std::string_view w = words[k];
-    const std::string lw = detail::to_lower(w);
+    const std::string lw = to_lower(w);
     if (lw == "helo" || lw == "ehlo" || lw == "lhlo") {
       std::string cmd = lw;
       cmd[0] = static_cast<char>(cmd[0] - 32);
