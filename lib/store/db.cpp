@@ -1,0 +1,113 @@
+// open_db() dispatch, Row accessors, retry classification and with_transaction().
+#include "store/db.h"
+
+#include <charconv>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "store/db_internal.h"
+
+namespace postern::store {
+namespace {
+
+// The engines' errors start with these words, which is how retryable() and constraint()
+// recognise them (and what the admin reads in the log).
+constexpr std::string_view kBusyTag = "database busy: ";
+constexpr std::string_view kConstraintTag = "constraint violated: ";
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+namespace internal {
+
+base::Error busy_error(std::string message) {
+  return base::Error::temporary(std::string(kBusyTag) + message);
+}
+
+base::Error constraint_error(std::string message) {
+  return base::Error::bad_data(std::string(kConstraintTag) + message);
+}
+
+}  // namespace internal
+
+bool retryable(const base::Error& e) {
+  return e.code() == base::ExitCode::kTempFail && starts_with(e.message(), kBusyTag);
+}
+
+bool constraint(const base::Error& e) {
+  return e.code() == base::ExitCode::kDataErr && starts_with(e.message(), kConstraintTag);
+}
+
+int64_t Row::i64(size_t i) const {
+  const auto& c = cols_.at(i);
+  if (!c) return 0;
+  int64_t v = 0;
+  const char* b = c->data();
+  std::from_chars(b, b + c->size(), v);
+  return v;
+}
+
+const std::string& Row::str(size_t i) const {
+  static const std::string kEmpty;
+  const auto& c = cols_.at(i);
+  return c ? *c : kEmpty;
+}
+
+std::optional<int64_t> Row::opt_i64(size_t i) const {
+  if (is_null(i)) return std::nullopt;
+  return i64(i);
+}
+
+std::optional<std::string> Row::opt_str(size_t i) const { return cols_.at(i); }
+
+base::Result<std::unique_ptr<Db>> open_db(const std::string& url, const DbOptions& options) {
+  auto has_prefix = [&](std::string_view p) { return starts_with(url, p); };
+  if (has_prefix("sqlite:")) {
+    std::string path = url.substr(7);
+    if (starts_with(path, "//")) path = path.substr(2);  // sqlite:///abs/path
+    if (path.empty()) return base::Error::config("sqlite: URL without a file name");
+    return internal::open_sqlite(path, options);
+  }
+  if (has_prefix("postgresql://") || has_prefix("postgres://") ||
+      url.find('=') != std::string::npos) {
+    return internal::open_postgres(url, options);
+  }
+  auto ends_with = [&](std::string_view s) {
+    return url.size() >= s.size() && url.compare(url.size() - s.size(), s.size(), s) == 0;
+  };
+  if (ends_with(".db") || ends_with(".sqlite") || ends_with(".sqlite3")) {
+    return internal::open_sqlite(url, options);
+  }
+  return base::Error::config("store URL \"" + url +
+                             "\" is neither sqlite:PATH nor a PostgreSQL URL "
+                             "(postgresql://user@host/db or host=... dbname=...)");
+}
+
+base::Status with_transaction(Db& db, Access access,
+                              const std::function<base::Status(Db&)>& body, int attempts) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  base::Status last;
+  for (int i = 0; i < attempts; ++i) {
+    if (i > 0) {
+      // Randomized backoff: 1-4 ms at first, growing to at most ~100 ms.
+      int cap = std::min(100, 4 << std::min(i, 5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % cap));
+    }
+    if (auto st = db.begin(access); !st) {
+      last = st;
+      if (retryable(st.error())) continue;
+      return st;
+    }
+    base::Status st = body(db);
+    if (st) st = db.commit();
+    if (st) return st;
+    db.rollback();
+    last = st;
+    if (!retryable(st.error())) return st;
+  }
+  return last;
+}
+
+}  // namespace postern::store

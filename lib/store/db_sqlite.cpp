@@ -1,0 +1,200 @@
+// The SQLite engine of the Db seam: one connection, WAL, statements cached by text.
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <unordered_map>
+
+#include "store/db_internal.h"
+
+namespace postern::store::internal {
+namespace {
+
+class SqliteDb final : public Db {
+ public:
+  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteDb() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Engine engine() const override { return Engine::kSqlite; }
+  std::string describe() const override { return "sqlite:" + path_; }
+
+  base::Result<Rows> query(std::string_view sql, const Params& params) override {
+    Rows rows;
+    auto st = run(sql, params, &rows);
+    if (!st) return st.error();
+    return rows;
+  }
+
+  base::Result<int64_t> exec(std::string_view sql, const Params& params) override {
+    auto st = run(sql, params, nullptr);
+    if (!st) return st.error();
+    return static_cast<int64_t>(sqlite3_changes64(db_));
+  }
+
+  base::Status exec_script(std::string_view sql) override {
+    char* msg = nullptr;
+    int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &msg);
+    std::string text = msg ? msg : "";
+    sqlite3_free(msg);
+    if (rc != SQLITE_OK) return error(rc, text);
+    return {};
+  }
+
+  base::Status begin(Access access) override {
+    return exec_script(access == Access::kWrite ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  base::Status commit() override { return exec_script("COMMIT"); }
+  void rollback() override {
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  bool in_transaction() const override { return !sqlite3_get_autocommit(db_); }
+
+  base::Error error(int rc, std::string detail) const {
+    if (detail.empty()) detail = sqlite3_errmsg(db_);
+    std::string msg = path_ + ": " + detail;
+    switch (rc & 0xff) {
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return busy_error(msg);
+      case SQLITE_CONSTRAINT:
+        return constraint_error(msg);
+      case SQLITE_FULL:
+      case SQLITE_IOERR:
+      case SQLITE_CANTOPEN:
+      case SQLITE_NOMEM:
+        return base::Error::temporary(msg);
+      case SQLITE_READONLY:
+      case SQLITE_PERM:
+      case SQLITE_AUTH:
+        return base::Error::permission(msg);
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+        return base::Error::unavailable(msg);
+      default:
+        return base::Error::internal(msg);
+    }
+  }
+
+ private:
+  base::Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK) return error(rc, std::string(sqlite3_errmsg(db_)) + " in: " + std::string(sql));
+    if (!stmt) return base::Error::internal("empty SQL statement");
+    std::string_view rest(tail, sql.data() + sql.size() - tail);
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+      sqlite3_finalize(stmt);
+      return base::Error::internal("more than one SQL statement in: " + std::string(sql));
+    }
+    cache_.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  base::Status bind(sqlite3_stmt* stmt, const Params& params) {
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size())) {
+      return base::Error::internal("SQL expects " + std::to_string(expected) + " parameters, got " +
+                                   std::to_string(params.size()) + ": " + sqlite3_sql(stmt));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      int n = static_cast<int>(i + 1);
+      int rc = SQLITE_OK;
+      const auto& v = params[i].get();
+      if (v.index() == 0) {
+        rc = sqlite3_bind_null(stmt, n);
+      } else if (auto* x = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, n, *x);
+      } else if (auto* s = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text64(stmt, n, s->data(), s->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      } else {
+        const std::string& b = std::get<Bytes>(v).data;
+        rc = b.empty() ? sqlite3_bind_zeroblob(stmt, n, 0)
+                       : sqlite3_bind_blob64(stmt, n, b.data(), b.size(), SQLITE_TRANSIENT);
+      }
+      if (rc != SQLITE_OK) return error(rc, "");
+    }
+    return {};
+  }
+
+  base::Status run(std::string_view sql, const Params& params, Rows* rows) {
+    auto stmt = prepare(sql);
+    if (!stmt) return stmt.error();
+    sqlite3_stmt* s = *stmt;
+    struct Reset {
+      sqlite3_stmt* s;
+      ~Reset() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+      }
+    } reset{s};
+    if (auto st = bind(s, params); !st) return st;
+    for (;;) {
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) return {};
+      if (rc != SQLITE_ROW) return error(rc, "");
+      if (!rows) continue;
+      int n = sqlite3_column_count(s);
+      std::vector<std::optional<std::string>> cols;
+      cols.reserve(n);
+      for (int c = 0; c < n; ++c) {
+        switch (sqlite3_column_type(s, c)) {
+          case SQLITE_NULL:
+            cols.emplace_back(std::nullopt);
+            break;
+          case SQLITE_INTEGER:
+            cols.emplace_back(std::to_string(sqlite3_column_int64(s, c)));
+            break;
+          case SQLITE_BLOB: {
+            const void* p = sqlite3_column_blob(s, c);
+            int len = sqlite3_column_bytes(s, c);
+            cols.emplace_back(p ? std::string(static_cast<const char*>(p), len) : std::string());
+            break;
+          }
+          default: {
+            const unsigned char* p = sqlite3_column_text(s, c);
+            int len = sqlite3_column_bytes(s, c);
+            cols.emplace_back(p ? std::string(reinterpret_cast<const char*>(p), len) : std::string());
+          }
+        }
+      }
+      rows->emplace_back(std::move(cols));
+    }
+  }
+
+  sqlite3* db_;
+  std::string path_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+}  // namespace
+
+base::Result<std::unique_ptr<Db>> open_sqlite(const std::string& path, const DbOptions& options) {
+  if (!options.create && access(path.c_str(), F_OK) != 0) {
+    return base::Error::unavailable("no SQLite store at " + path);
+  }
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  if (options.create) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags,
+                           options.vfs.empty() ? nullptr : options.vfs.c_str());
+  if (rc != SQLITE_OK) {
+    std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    sqlite3_close_v2(raw);
+    return base::Error::unavailable("cannot open SQLite store " + path + ": " + msg);
+  }
+  auto db = std::make_unique<SqliteDb>(raw, path);
+  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  // WAL: readers never block the writer; synchronous=FULL fsyncs the WAL on every commit.
+  std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; ") +
+                        (options.full_sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+  if (auto st = db->exec_script(pragmas); !st) return st.error();
+  return std::unique_ptr<Db>(std::move(db));
+}
+
+}  // namespace postern::store::internal
