@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <set>
 
+#include "base/clock.h"
 #include "base/fd.h"
 
 namespace postern::base {
@@ -92,6 +94,11 @@ class PosixFileSystem final : public FileSystem {
     std::sort(names.begin(), names.end());
     return names;
   }
+  Result<int64_t> mtime(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Error::from_errno(errno, "stat " + path);
+    return static_cast<int64_t>(st.st_mtime);
+  }
 };
 
 }  // namespace
@@ -143,6 +150,12 @@ struct MemoryFileSystem::State {
 
 namespace {
 
+int64_t wall_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             system_clock().now().time_since_epoch())
+      .count();
+}
+
 class MemoryFile final : public WritableFile {
  public:
   MemoryFile(MemoryFileSystem* fs, std::shared_ptr<MemoryFileSystem::Inode> inode,
@@ -152,6 +165,7 @@ class MemoryFile final : public WritableFile {
     if (closed_) return Error::internal("write after close: " + path_);
     if (auto st = fs_->check(FsOp::kWrite, path_); !st) return st;
     inode_->data.append(data);
+    inode_->mtime = wall_seconds();
     return {};
   }
   Status sync() override {
@@ -213,6 +227,7 @@ Result<std::unique_ptr<WritableFile>> MemoryFileSystem::create(const std::string
   } else {
     slot = std::make_shared<Inode>();
   }
+  slot->mtime = wall_seconds();
   return std::unique_ptr<WritableFile>(new MemoryFile(this, slot, path));
 }
 
@@ -269,7 +284,24 @@ Result<std::vector<std::string>> MemoryFileSystem::list(const std::string& dir) 
   for (const auto& [name, inode] : state_->live) {
     if (parent_dir(name) == dir) names.push_back(name.substr(name.find_last_of('/') + 1));
   }
+  // Subdirectories too, as readdir() shows them.
+  for (const auto& d : state_->dirs) {
+    if (d != dir && parent_dir(d) == dir) names.push_back(d.substr(d.find_last_of('/') + 1));
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
+}
+
+Result<int64_t> MemoryFileSystem::mtime(const std::string& path) {
+  auto it = state_->live.find(path);
+  if (it == state_->live.end()) return Error::from_errno(ENOENT, "stat " + path);
+  return it->second->mtime;
+}
+
+void MemoryFileSystem::set_mtime(const std::string& path, int64_t unix_seconds) {
+  auto it = state_->live.find(path);
+  if (it != state_->live.end()) it->second->mtime = unix_seconds;
 }
 
 }  // namespace postern::base

@@ -13,6 +13,7 @@
 //   ...; mem.crash();                    // unsynced data is gone
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,8 @@ class FileSystem {
   virtual Status sync_dir(const std::string& path) = 0;  // fsync a directory: entries durable
   virtual bool exists(const std::string& path) = 0;
   virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;  // names, sorted
+  // Last modification time of a file, Unix seconds (for ages: sweeps, store-check).
+  virtual Result<int64_t> mtime(const std::string& path) = 0;
 };
 
 // The process-wide real file system (POSIX calls).
@@ -79,10 +82,15 @@ class MemoryFileSystem final : public FileSystem {
   Status sync_dir(const std::string& path) override;
   bool exists(const std::string& path) override;
   Result<std::vector<std::string>> list(const std::string& dir) override;
+  // Files get the wall-clock time (system_clock()) when created and appended to.
+  Result<int64_t> mtime(const std::string& path) override;
+  // Sets a file's modification time (tests of age-based sweeps).
+  void set_mtime(const std::string& path, int64_t unix_seconds);
 
   struct Inode {
     std::string data;    // what readers see
     std::string synced;  // what survives a crash
+    int64_t mtime = 0;   // Unix seconds
   };
   struct State;
 

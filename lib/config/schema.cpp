@@ -71,6 +71,16 @@ const std::array kSchema = {
             .default_value = "",
             .doc = "PostgreSQL connection string, libpq conninfo or URI (store.engine "
                    "postgresql); keep the password in ${file:...}."},
+    KeySpec{.path = "store.blobs",
+            .type = Type::kEnum,
+            .default_value = "files",
+            .doc = "Where message bytes live: files (under store.blob_dir, the default) or "
+                   "database (inside the store, for several machines sharing PostgreSQL).",
+            .values = "files|database"},
+    KeySpec{.path = "store.blob_dir",
+            .type = Type::kPath,
+            .default_value = "${server.data_dir}/blobs",
+            .doc = "Directory of message files (store.blobs files)."},
     KeySpec{.path = "smtp.max_message_size",
             .type = Type::kSize,
             .default_value = "35M",

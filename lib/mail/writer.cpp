@@ -495,4 +495,35 @@ std::string match_line_ending(std::string fields, std::string_view message) {
   return lf;
 }
 
+std::string to_crlf(std::string message) {
+  size_t bare = 0;
+  for (size_t i = 0; i < message.size(); ++i) {
+    char c = message[i];
+    if (c == '\r') {
+      if (i + 1 < message.size() && message[i + 1] == '\n') {
+        ++i;
+      } else {
+        ++bare;
+      }
+    } else if (c == '\n') {
+      ++bare;
+    }
+  }
+  if (bare == 0) return message;
+  std::string out;
+  out.reserve(message.size() + bare);
+  for (size_t i = 0; i < message.size(); ++i) {
+    char c = message[i];
+    if (c == '\r') {
+      out += "\r\n";
+      if (i + 1 < message.size() && message[i + 1] == '\n') ++i;
+    } else if (c == '\n') {
+      out += "\r\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace postern::mail

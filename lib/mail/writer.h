@@ -83,4 +83,9 @@ std::string encode_quoted_printable(std::string_view text);  // text: LF or CRLF
 // first line ends in a bare LF), so a filter prepends fields that match what it was given.
 std::string match_line_ending(std::string fields, std::string_view message);
 
+// The message with every line ending CRLF (bare LF and bare CR become CRLF), the form
+// the store keeps and SMTP/IMAP sizes count. Returns the input unchanged when it is
+// already canonical.
+std::string to_crlf(std::string message);
+
 }  // namespace postern::mail

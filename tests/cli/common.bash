@@ -27,3 +27,18 @@ assert_output_contains() {
     *) echo "expected output to contain: $1" >&2; echo "got: $output" >&2; return 1 ;;
   esac
 }
+
+# Skips the test when there is no PostgreSQL test cluster (tests/run-tests starts one and
+# sets POSTERN_PG_URL). Call it before pg_fresh_url: a skip inside $(...) cannot skip.
+require_pg() {
+  [ -n "${POSTERN_PG_URL:-}" ] || skip "no PostgreSQL test cluster (POSTERN_PG_URL unset)"
+}
+
+# A fresh, empty PostgreSQL database on the test cluster; prints its URL.
+pg_fresh_url() {
+  local name="t_$(date +%s%N)_$$_$RANDOM"
+  psql -q -v ON_ERROR_STOP=1 "$POSTERN_PG_URL" -c "CREATE DATABASE $name" >/dev/null
+  psql -q -v ON_ERROR_STOP=1 "${POSTERN_PG_URL%/*}/$name" \
+    -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" >/dev/null 2>&1 || true
+  echo "${POSTERN_PG_URL%/*}/$name"
+}

@@ -1,0 +1,554 @@
+// Migrations and the table list (see schema.h).
+#include "store/schema.h"
+
+#include <string>
+
+namespace postern::store {
+namespace {
+
+// ---- version 1 ----
+//
+// Conventions shared by both scripts: booleans are integers 0/1; times are Unix seconds;
+// roles are JMAP role names ('' for none); keywords are one space-separated, sorted,
+// lower-cased list. email_text holds search text case-folded (NFKC_Casefold), email_words
+// the distinct diacritic-free words of the same fields (see store_search.cpp); the
+// full-text indexes over them are only filters, every match is re-checked on those columns.
+
+constexpr const char* kSqlite1 = R"SQL(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+
+CREATE TABLE domain (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE account (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  domain_id INTEGER NOT NULL REFERENCES domain(id) ON DELETE CASCADE,
+  address TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL DEFAULT '',
+  enabled INTEGER NOT NULL DEFAULT 1,
+  quota_bytes INTEGER NOT NULL DEFAULT 0,
+  used_bytes INTEGER NOT NULL DEFAULT 0,
+  modseq INTEGER NOT NULL DEFAULT 0,
+  change_floor INTEGER NOT NULL DEFAULT 0,
+  password_hash TEXT NOT NULL DEFAULT '',
+  scram TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX account_domain ON account(domain_id);
+
+CREATE TABLE app_password (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  scram TEXT,
+  created_at INTEGER NOT NULL,
+  UNIQUE (account_id, name)
+);
+
+CREATE TABLE alias (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  source TEXT NOT NULL,
+  target TEXT NOT NULL,
+  UNIQUE (source, target)
+);
+CREATE INDEX alias_target ON alias(target);
+
+CREATE TABLE mailbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  parent_id INTEGER REFERENCES mailbox(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT '',
+  subscribed INTEGER NOT NULL DEFAULT 1,
+  uid_validity INTEGER NOT NULL,
+  uid_next INTEGER NOT NULL DEFAULT 1,
+  modseq INTEGER NOT NULL DEFAULT 0,
+  sort_order INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (account_id, path)
+);
+CREATE UNIQUE INDEX mailbox_role ON mailbox(account_id, role) WHERE role <> '';
+CREATE INDEX mailbox_parent ON mailbox(parent_id);
+
+CREATE TABLE email (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  blob_id TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  sent_at INTEGER NOT NULL DEFAULT 0,
+  thread_id INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  message_id TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  from_text TEXT NOT NULL DEFAULT '',
+  keywords TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX email_account ON email(account_id, id);
+CREATE INDEX email_message_id ON email(account_id, message_id);
+CREATE INDEX email_thread ON email(account_id, thread_id);
+CREATE INDEX email_blob ON email(blob_id);
+
+CREATE TABLE email_ref (
+  email_id INTEGER NOT NULL REFERENCES email(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL,
+  ref TEXT NOT NULL,
+  PRIMARY KEY (email_id, ref)
+);
+CREATE INDEX email_ref_ref ON email_ref(account_id, ref);
+
+CREATE TABLE member (
+  email_id INTEGER NOT NULL REFERENCES email(id) ON DELETE CASCADE,
+  mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, uid),
+  UNIQUE (email_id, mailbox_id)
+);
+CREATE INDEX member_modseq ON member(mailbox_id, modseq);
+
+CREATE TABLE vanished (
+  mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX vanished_modseq ON vanished(mailbox_id, modseq);
+
+CREATE TABLE change_log (
+  account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  type INTEGER NOT NULL,
+  object_id INTEGER NOT NULL,
+  created_modseq INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  destroyed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, type, object_id)
+);
+CREATE INDEX change_log_modseq ON change_log(account_id, modseq);
+
+CREATE TABLE email_text (
+  email_id INTEGER PRIMARY KEY REFERENCES email(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL,
+  header_text TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  from_addr TEXT NOT NULL DEFAULT '',
+  to_addr TEXT NOT NULL DEFAULT '',
+  cc_addr TEXT NOT NULL DEFAULT '',
+  bcc_addr TEXT NOT NULL DEFAULT '',
+  attachments TEXT NOT NULL DEFAULT ''
+);
+CREATE VIRTUAL TABLE email_text_fts USING fts5(
+  header_text, body, subject, from_addr, to_addr, cc_addr, bcc_addr, attachments,
+  content='email_text', content_rowid='email_id', tokenize='trigram case_sensitive 1');
+CREATE TRIGGER email_text_ai AFTER INSERT ON email_text BEGIN
+  INSERT INTO email_text_fts(rowid, header_text, body, subject, from_addr, to_addr, cc_addr,
+                             bcc_addr, attachments)
+  VALUES (new.email_id, new.header_text, new.body, new.subject, new.from_addr, new.to_addr,
+          new.cc_addr, new.bcc_addr, new.attachments);
+END;
+CREATE TRIGGER email_text_ad AFTER DELETE ON email_text BEGIN
+  INSERT INTO email_text_fts(email_text_fts, rowid, header_text, body, subject, from_addr,
+                             to_addr, cc_addr, bcc_addr, attachments)
+  VALUES ('delete', old.email_id, old.header_text, old.body, old.subject, old.from_addr,
+          old.to_addr, old.cc_addr, old.bcc_addr, old.attachments);
+END;
+CREATE TRIGGER email_text_au AFTER UPDATE ON email_text BEGIN
+  INSERT INTO email_text_fts(email_text_fts, rowid, header_text, body, subject, from_addr,
+                             to_addr, cc_addr, bcc_addr, attachments)
+  VALUES ('delete', old.email_id, old.header_text, old.body, old.subject, old.from_addr,
+          old.to_addr, old.cc_addr, old.bcc_addr, old.attachments);
+  INSERT INTO email_text_fts(rowid, header_text, body, subject, from_addr, to_addr, cc_addr,
+                             bcc_addr, attachments)
+  VALUES (new.email_id, new.header_text, new.body, new.subject, new.from_addr, new.to_addr,
+          new.cc_addr, new.bcc_addr, new.attachments);
+END;
+
+CREATE TABLE email_words (
+  email_id INTEGER PRIMARY KEY REFERENCES email(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL,
+  header_text TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  from_addr TEXT NOT NULL DEFAULT '',
+  to_addr TEXT NOT NULL DEFAULT '',
+  cc_addr TEXT NOT NULL DEFAULT '',
+  bcc_addr TEXT NOT NULL DEFAULT '',
+  attachments TEXT NOT NULL DEFAULT ''
+);
+CREATE VIRTUAL TABLE email_words_fts USING fts5(
+  header_text, body, subject, from_addr, to_addr, cc_addr, bcc_addr, attachments,
+  content='email_words', content_rowid='email_id',
+  tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER email_words_ai AFTER INSERT ON email_words BEGIN
+  INSERT INTO email_words_fts(rowid, header_text, body, subject, from_addr, to_addr, cc_addr,
+                              bcc_addr, attachments)
+  VALUES (new.email_id, new.header_text, new.body, new.subject, new.from_addr, new.to_addr,
+          new.cc_addr, new.bcc_addr, new.attachments);
+END;
+CREATE TRIGGER email_words_ad AFTER DELETE ON email_words BEGIN
+  INSERT INTO email_words_fts(email_words_fts, rowid, header_text, body, subject, from_addr,
+                              to_addr, cc_addr, bcc_addr, attachments)
+  VALUES ('delete', old.email_id, old.header_text, old.body, old.subject, old.from_addr,
+          old.to_addr, old.cc_addr, old.bcc_addr, old.attachments);
+END;
+CREATE TRIGGER email_words_au AFTER UPDATE ON email_words BEGIN
+  INSERT INTO email_words_fts(email_words_fts, rowid, header_text, body, subject, from_addr,
+                              to_addr, cc_addr, bcc_addr, attachments)
+  VALUES ('delete', old.email_id, old.header_text, old.body, old.subject, old.from_addr,
+          old.to_addr, old.cc_addr, old.bcc_addr, old.attachments);
+  INSERT INTO email_words_fts(rowid, header_text, body, subject, from_addr, to_addr, cc_addr,
+                              bcc_addr, attachments)
+  VALUES (new.email_id, new.header_text, new.body, new.subject, new.from_addr, new.to_addr,
+          new.cc_addr, new.bcc_addr, new.attachments);
+END;
+
+CREATE TABLE email_header (
+  email_id INTEGER NOT NULL REFERENCES email(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  words TEXT NOT NULL,
+  PRIMARY KEY (email_id, pos)
+);
+CREATE INDEX email_header_name ON email_header(account_id, name);
+
+CREATE TABLE blob (
+  id TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  refs INTEGER NOT NULL DEFAULT 0,
+  orphaned_at INTEGER
+);
+CREATE INDEX blob_orphaned ON blob(orphaned_at) WHERE orphaned_at IS NOT NULL;
+
+CREATE TABLE blob_data (
+  id TEXT PRIMARY KEY,
+  data BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)SQL";
+
+constexpr const char* kPostgres1 = R"SQL(
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+
+CREATE TABLE domain (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE account (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  domain_id BIGINT NOT NULL REFERENCES domain(id) ON DELETE CASCADE,
+  address TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL DEFAULT '',
+  enabled INTEGER NOT NULL DEFAULT 1,
+  quota_bytes BIGINT NOT NULL DEFAULT 0,
+  used_bytes BIGINT NOT NULL DEFAULT 0,
+  modseq BIGINT NOT NULL DEFAULT 0,
+  change_floor BIGINT NOT NULL DEFAULT 0,
+  password_hash TEXT NOT NULL DEFAULT '',
+  scram TEXT,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX account_domain ON account(domain_id);
+
+CREATE TABLE app_password (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  account_id BIGINT NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  scram TEXT,
+  created_at BIGINT NOT NULL,
+  UNIQUE (account_id, name)
+);
+
+CREATE TABLE alias (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  source TEXT NOT NULL,
+  target TEXT NOT NULL,
+  UNIQUE (source, target)
+);
+CREATE INDEX alias_target ON alias(target);
+
+CREATE TABLE mailbox (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  account_id BIGINT NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  parent_id BIGINT REFERENCES mailbox(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT '',
+  subscribed INTEGER NOT NULL DEFAULT 1,
+  uid_validity BIGINT NOT NULL,
+  uid_next BIGINT NOT NULL DEFAULT 1,
+  modseq BIGINT NOT NULL DEFAULT 0,
+  sort_order INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (account_id, path)
+);
+CREATE UNIQUE INDEX mailbox_role ON mailbox(account_id, role) WHERE role <> '';
+CREATE INDEX mailbox_parent ON mailbox(parent_id);
+
+CREATE TABLE email (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  account_id BIGINT NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  blob_id TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  received_at BIGINT NOT NULL,
+  sent_at BIGINT NOT NULL DEFAULT 0,
+  thread_id BIGINT NOT NULL,
+  modseq BIGINT NOT NULL,
+  message_id TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  from_text TEXT NOT NULL DEFAULT '',
+  keywords TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX email_account ON email(account_id, id);
+CREATE INDEX email_message_id ON email(account_id, message_id);
+CREATE INDEX email_thread ON email(account_id, thread_id);
+CREATE INDEX email_blob ON email(blob_id);
+
+CREATE TABLE email_ref (
+  email_id BIGINT NOT NULL REFERENCES email(id) ON DELETE CASCADE,
+  account_id BIGINT NOT NULL,
+  ref TEXT NOT NULL,
+  PRIMARY KEY (email_id, ref)
+);
+CREATE INDEX email_ref_ref ON email_ref(account_id, ref);
+
+CREATE TABLE member (
+  email_id BIGINT NOT NULL REFERENCES email(id) ON DELETE CASCADE,
+  mailbox_id BIGINT NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+  uid BIGINT NOT NULL,
+  modseq BIGINT NOT NULL,
+  PRIMARY KEY (mailbox_id, uid),
+  UNIQUE (email_id, mailbox_id)
+);
+CREATE INDEX member_modseq ON member(mailbox_id, modseq);
+
+CREATE TABLE vanished (
+  mailbox_id BIGINT NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+  uid BIGINT NOT NULL,
+  modseq BIGINT NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX vanished_modseq ON vanished(mailbox_id, modseq);
+
+CREATE TABLE change_log (
+  account_id BIGINT NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+  type INTEGER NOT NULL,
+  object_id BIGINT NOT NULL,
+  created_modseq BIGINT NOT NULL,
+  modseq BIGINT NOT NULL,
+  destroyed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, type, object_id)
+);
+CREATE INDEX change_log_modseq ON change_log(account_id, modseq);
+
+CREATE TABLE email_text (
+  email_id BIGINT PRIMARY KEY REFERENCES email(id) ON DELETE CASCADE,
+  account_id BIGINT NOT NULL,
+  header_text TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  from_addr TEXT NOT NULL DEFAULT '',
+  to_addr TEXT NOT NULL DEFAULT '',
+  cc_addr TEXT NOT NULL DEFAULT '',
+  bcc_addr TEXT NOT NULL DEFAULT '',
+  attachments TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX email_text_header_trgm ON email_text USING GIN (header_text gin_trgm_ops);
+CREATE INDEX email_text_body_trgm ON email_text USING GIN (body gin_trgm_ops);
+CREATE INDEX email_text_subject_trgm ON email_text USING GIN (subject gin_trgm_ops);
+CREATE INDEX email_text_from_trgm ON email_text USING GIN (from_addr gin_trgm_ops);
+CREATE INDEX email_text_to_trgm ON email_text USING GIN (to_addr gin_trgm_ops);
+CREATE INDEX email_text_cc_trgm ON email_text USING GIN (cc_addr gin_trgm_ops);
+CREATE INDEX email_text_bcc_trgm ON email_text USING GIN (bcc_addr gin_trgm_ops);
+CREATE INDEX email_text_attachments_trgm ON email_text USING GIN (attachments gin_trgm_ops);
+
+CREATE TABLE email_words (
+  email_id BIGINT PRIMARY KEY REFERENCES email(id) ON DELETE CASCADE,
+  account_id BIGINT NOT NULL,
+  header_text TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  from_addr TEXT NOT NULL DEFAULT '',
+  to_addr TEXT NOT NULL DEFAULT '',
+  cc_addr TEXT NOT NULL DEFAULT '',
+  bcc_addr TEXT NOT NULL DEFAULT '',
+  attachments TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX email_words_header_ts ON email_words USING GIN (to_tsvector('simple', header_text));
+CREATE INDEX email_words_body_ts ON email_words USING GIN (to_tsvector('simple', body));
+CREATE INDEX email_words_subject_ts ON email_words USING GIN (to_tsvector('simple', subject));
+CREATE INDEX email_words_from_ts ON email_words USING GIN (to_tsvector('simple', from_addr));
+CREATE INDEX email_words_to_ts ON email_words USING GIN (to_tsvector('simple', to_addr));
+CREATE INDEX email_words_cc_ts ON email_words USING GIN (to_tsvector('simple', cc_addr));
+CREATE INDEX email_words_bcc_ts ON email_words USING GIN (to_tsvector('simple', bcc_addr));
+CREATE INDEX email_words_attachments_ts ON email_words
+  USING GIN (to_tsvector('simple', attachments));
+
+CREATE TABLE email_header (
+  email_id BIGINT NOT NULL REFERENCES email(id) ON DELETE CASCADE,
+  account_id BIGINT NOT NULL,
+  pos INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  words TEXT NOT NULL,
+  PRIMARY KEY (email_id, pos)
+);
+CREATE INDEX email_header_name ON email_header(account_id, name);
+
+CREATE TABLE blob (
+  id TEXT PRIMARY KEY,
+  size BIGINT NOT NULL,
+  refs BIGINT NOT NULL DEFAULT 0,
+  orphaned_at BIGINT
+);
+CREATE INDEX blob_orphaned ON blob(orphaned_at) WHERE orphaned_at IS NOT NULL;
+
+CREATE TABLE blob_data (
+  id TEXT PRIMARY KEY,
+  data BYTEA NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)SQL";
+
+constexpr Migration kMigrations[] = {
+    {1, kSqlite1, kPostgres1},
+};
+
+// Any constant will do; it only has to be the same in every Postern process.
+constexpr int64_t kMigrationLock = 0x706f737465726e31;  // "postern1"
+
+std::string_view search_cols_sv[] = {"header_text", "body",    "subject",  "from_addr",
+                                     "to_addr",     "cc_addr", "bcc_addr", "attachments"};
+
+std::vector<std::string_view> with_search_cols(std::vector<std::string_view> head) {
+  for (auto c : search_cols_sv) head.push_back(c);
+  return head;
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+int schema_version() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+const std::vector<Table>& tables() {
+  static const std::vector<Table> kTables = {
+      {"domain", {"id", "name"}, {"id"}, "id"},
+      {"account",
+       {"id", "domain_id", "address", "name", "enabled", "quota_bytes", "used_bytes", "modseq",
+        "change_floor", "password_hash", "scram", "created_at"},
+       {"id"},
+       "id"},
+      {"app_password", {"id", "account_id", "name", "hash", "scram", "created_at"}, {"id"}, "id"},
+      {"alias", {"id", "source", "target"}, {"id"}, "id"},
+      {"mailbox",
+       {"id", "account_id", "parent_id", "name", "path", "role", "subscribed", "uid_validity",
+        "uid_next", "modseq", "sort_order"},
+       {"id"},
+       "id"},
+      {"email",
+       {"id", "account_id", "blob_id", "size", "received_at", "sent_at", "thread_id", "modseq",
+        "message_id", "subject", "from_text", "keywords"},
+       {"id"},
+       "id"},
+      {"email_ref", {"email_id", "account_id", "ref"}, {"email_id", "ref"}, ""},
+      {"member", {"email_id", "mailbox_id", "uid", "modseq"}, {"mailbox_id", "uid"}, ""},
+      {"vanished", {"mailbox_id", "uid", "modseq"}, {"mailbox_id", "uid"}, ""},
+      {"change_log",
+       {"account_id", "type", "object_id", "created_modseq", "modseq", "destroyed"},
+       {"account_id", "type", "object_id"},
+       ""},
+      {"email_text", with_search_cols({"email_id", "account_id"}), {"email_id"}, ""},
+      {"email_words", with_search_cols({"email_id", "account_id"}), {"email_id"}, ""},
+      {"email_header",
+       {"email_id", "account_id", "pos", "name", "value", "words"},
+       {"email_id", "pos"},
+       ""},
+      {"blob", {"id", "size", "refs", "orphaned_at"}, {"id"}, ""},
+      {"blob_data", {"id", "data", "created_at"}, {"id"}, ""},
+  };
+  return kTables;
+}
+
+base::Result<int> stored_schema_version(Db& db) {
+  auto present = db.engine() == Engine::kSqlite
+                     ? db.query(
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'schema_version'")
+                     : db.query(
+                           "SELECT count(*) FROM information_schema.tables WHERE "
+                           "table_schema = current_schema() AND table_name = 'schema_version'");
+  if (!present) return present.error();
+  if (present->empty() || (*present)[0].i64(0) == 0) return 0;
+  auto rows = db.query("SELECT max(version) FROM schema_version");
+  if (!rows) return rows.error();
+  if (rows->empty()) return 0;
+  return static_cast<int>((*rows)[0].i64(0));
+}
+
+namespace {
+
+base::Error too_new(Db& db, int found) {
+  return base::Error::config("store at " + db.describe() + " has schema version " +
+                             std::to_string(found) + "; this program knows up to " +
+                             std::to_string(schema_version()) +
+                             " — upgrade Postern before opening it");
+}
+
+}  // namespace
+
+base::Status migrate(Db& db) {
+  // A quick look first: an up-to-date or newer database is left alone (no write lock).
+  auto found = stored_schema_version(db);
+  if (!found) return found.error();
+  if (*found > schema_version()) return too_new(db, *found);
+  if (*found == schema_version()) return {};
+  return with_transaction(db, Access::kWrite, [&](Db& tx) -> base::Status {
+    if (tx.engine() == Engine::kPostgres) {
+      auto lock = tx.query("SELECT pg_advisory_xact_lock(?)", {Value(kMigrationLock)});
+      if (!lock) return lock.error();
+    }
+    auto now = stored_schema_version(tx);  // another process may have migrated meanwhile
+    if (!now) return now.error();
+    if (*now > schema_version()) return too_new(tx, *now);
+    for (const Migration& m : kMigrations) {
+      if (m.version <= *now) continue;
+      auto st = tx.exec_script(tx.engine() == Engine::kSqlite ? m.sqlite : m.postgres);
+      if (!st) {
+        return base::Error(st.error().code(), "migrating " + tx.describe() + " to version " +
+                                                  std::to_string(m.version) + ": " +
+                                                  st.error().message());
+      }
+      if (auto d = tx.exec("DELETE FROM schema_version"); !d) return d.error();
+      if (auto i = tx.exec("INSERT INTO schema_version (version) VALUES (?)", {Value(m.version)});
+          !i) {
+        return i.error();
+      }
+    }
+    return {};
+  });
+}
+
+base::Status reset_sequences(Db& db) {
+  if (db.engine() != Engine::kPostgres) return {};
+  for (const Table& t : tables()) {
+    if (t.identity.empty()) continue;
+    std::string name(t.name), col(t.identity);
+    // setval(seq, max, true): the next id is max + 1; an empty table restarts at 1.
+    std::string sql = "SELECT setval(pg_get_serial_sequence('" + name + "', '" + col +
+                      "'), COALESCE((SELECT max(" + col + ") FROM " + name + "), 0) + 1, false)";
+    auto r = db.query(sql);
+    if (!r) return r.error();
+  }
+  return {};
+}
+
+}  // namespace postern::store

@@ -1,0 +1,386 @@
+// The search index: what deliver() extracts from a message, the two normal forms of its
+// text, and search() on both engines.
+//
+// Matching is defined here, in C++, so both engines agree byte for byte:
+//   substring  the needle's NFKC_Casefold form occurs in the field's NFKC_Casefold form
+//              (case-insensitive, "Grüße" finds "GRÜSSE"; accents are significant)
+//   words      every word of the value occurs as a whole word in the field; words are
+//              maximal runs of letters, digits and combining marks of the case-folded
+//              text with non-spacing marks (accents) removed, so "meeting" does not
+//              match "meetings" and "cafe" matches "Café"
+// The engines' full-text indexes (FTS5 trigram/unicode61, pg_trgm/tsvector) only narrow
+// the candidates; every candidate is re-checked against the stored normal forms
+// (instr/strpos/LIKE), so an index's own tokenization never changes a result.
+#include <algorithm>
+#include <set>
+
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
+#include "mail/charset.h"
+#include "mail/header.h"
+#include "mail/message.h"
+#include "store/store_internal.h"
+
+namespace postern::store::internal {
+
+using base::Error;
+using base::Result;
+
+namespace {
+
+constexpr size_t kMaxBodyText = 8 * 1024 * 1024;
+constexpr size_t kMaxHeaderText = 1024 * 1024;
+constexpr size_t kMaxHeaderValue = 64 * 1024;
+
+// Cuts at a UTF-8 character boundary at most `max` bytes in.
+std::string cut(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  s.resize(n);
+  return s;
+}
+
+icu::UnicodeString to_unicode(std::string_view s) {
+  return icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
+}
+
+std::string to_utf8(const icu::UnicodeString& u) {
+  std::string out;
+  u.toUTF8String(out);
+  return out;
+}
+
+bool word_char(UChar32 c) {
+  return (U_GET_GC_MASK(c) & (U_GC_L_MASK | U_GC_N_MASK | U_GC_MC_MASK | U_GC_ME_MASK)) != 0;
+}
+
+size_t code_points(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+std::string clean_text(std::string_view s) {
+  std::string out = mail::sanitize_utf8(s);
+  out.erase(std::remove(out.begin(), out.end(), '\0'), out.end());
+  return out;
+}
+
+std::string fold(std::string_view s) {
+  std::string clean = clean_text(s);
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* n = icu::Normalizer2::getNFKCCasefoldInstance(status);
+  if (U_FAILURE(status)) return mail::to_lower(clean);
+  icu::UnicodeString out = n->normalize(to_unicode(clean), status);
+  if (U_FAILURE(status)) return mail::to_lower(clean);
+  return to_utf8(out);
+}
+
+std::vector<std::string> words_of(std::string_view folded) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* nfd = icu::Normalizer2::getNFDInstance(status);
+  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
+  std::vector<std::string> out;
+  if (U_FAILURE(status)) return out;
+  icu::UnicodeString d = nfd->normalize(to_unicode(folded), status);
+  if (U_FAILURE(status)) return out;
+  icu::UnicodeString word;
+  auto flush = [&] {
+    if (word.isEmpty()) return;
+    UErrorCode s2 = U_ZERO_ERROR;
+    icu::UnicodeString w = nfc->normalize(word, s2);
+    out.push_back(to_utf8(U_SUCCESS(s2) ? w : word));
+    word.remove();
+  };
+  for (int32_t i = 0; i < d.length();) {
+    UChar32 c = d.char32At(i);
+    i += U16_LENGTH(c);
+    if (u_charType(c) == U_NON_SPACING_MARK) continue;  // accents go
+    if (word_char(c)) {
+      word.append(c);
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return out;
+}
+
+std::string word_list(std::string_view folded, size_t cap) {
+  auto words = words_of(folded);
+  std::set<std::string> distinct(words.begin(), words.end());
+  std::string out;
+  for (const auto& w : distinct) {
+    if (out.size() + w.size() + 1 > cap) break;
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+namespace {
+
+std::string format_addresses(std::string_view raw) {
+  std::string out;
+  for (const mail::Address& a : mail::parse_address_list(raw).flatten()) {
+    std::string one;
+    if (a.name && !a.name->empty()) one = *a.name;
+    if (a.address) one += (one.empty() ? "" : " ") + ("<" + *a.address + ">");
+    if (one.empty()) continue;
+    if (!out.empty()) out += ", ";
+    out += one;
+  }
+  return out;
+}
+
+}  // namespace
+
+IndexedMessage index_message(std::string_view bytes) {
+  IndexedMessage im;
+  auto msg = mail::Message::parse(std::string(bytes));
+  if (!msg) {
+    im.text[kColBody] = cut(clean_text(bytes), kMaxBodyText);
+    return im;
+  }
+  const mail::Part& root = msg->root();
+  std::string header_text;
+  for (const mail::HeaderField& f : msg->headers(root)) {
+    std::string name = mail::to_lower(msg->field_name(root, f));
+    std::string value =
+        cut(clean_text(mail::decode_unstructured(msg->field_value(root, f))), kMaxHeaderValue);
+    if (header_text.size() < kMaxHeaderText) header_text += name + ": " + value + "\n";
+    im.headers.push_back({std::move(name), std::move(value)});
+  }
+  im.text[kColHeaders] = cut(std::move(header_text), kMaxHeaderText);
+  auto field = [&](std::string_view name) { return msg->header(root, name); };
+  if (auto s = field("subject")) im.subject = clean_text(mail::decode_unstructured(*s));
+  im.text[kColSubject] = im.subject;
+  if (auto f = field("from")) {
+    im.from_text = clean_text(mail::decode_unstructured(*f));
+    im.text[kColFrom] = clean_text(format_addresses(*f));
+  }
+  if (auto f = field("to")) im.text[kColTo] = clean_text(format_addresses(*f));
+  if (auto f = field("cc")) im.text[kColCc] = clean_text(format_addresses(*f));
+  if (auto f = field("bcc")) im.text[kColBcc] = clean_text(format_addresses(*f));
+  if (auto f = field("date")) {
+    if (auto dt = mail::parse_date(*f)) im.sent_at = dt->to_unix();
+  }
+  if (auto f = field("message-id")) {
+    auto ids = mail::parse_message_ids(*f);
+    if (!ids.empty()) im.message_id = clean_text(ids.front());
+  }
+  std::set<std::string> seen;
+  for (const char* name : {"in-reply-to", "references"}) {
+    if (auto f = field(name)) {
+      for (auto& id : mail::parse_message_ids(*f)) {
+        std::string c = clean_text(id);
+        if (!c.empty() && c != im.message_id && seen.insert(c).second) im.refs.push_back(c);
+      }
+    }
+  }
+  if (im.refs.size() > 100) im.refs.erase(im.refs.begin(), im.refs.end() - 100);
+  im.text[kColBody] = cut(clean_text(msg->extract_text()), kMaxBodyText);
+  std::string names;
+  for (uint32_t i : msg->attachments()) {
+    std::string n = clean_text(msg->filename(msg->part(i)));
+    if (n.empty()) continue;
+    if (!names.empty()) names += '\n';
+    names += n;
+  }
+  im.text[kColAttachments] = std::move(names);
+  return im;
+}
+
+// ---- search ----
+
+namespace {
+
+std::vector<int> columns_of(TextField f) {
+  switch (f) {
+    case TextField::kText:
+      return {kColHeaders, kColBody};
+    case TextField::kBody:
+      return {kColBody};
+    case TextField::kSubject:
+      return {kColSubject};
+    case TextField::kFrom:
+      return {kColFrom};
+    case TextField::kTo:
+      return {kColTo};
+    case TextField::kCc:
+      return {kColCc};
+    case TextField::kBcc:
+      return {kColBcc};
+    case TextField::kAttachmentName:
+      return {kColAttachments};
+    case TextField::kHeader:
+      return {};
+  }
+  return {};
+}
+
+// FTS5 column filter "{a b}".
+std::string fts_columns(const std::vector<int>& cols) {
+  std::string out = "{";
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (i > 0) out += ' ';
+    out += kSearchColumns[cols[i]];
+  }
+  return out + "}";
+}
+
+std::string fts_phrase(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+std::string like_pattern(std::string_view s) {
+  std::string out = "%";
+  for (char c : s) {
+    if (c == '%' || c == '_' || c == '!') out += '!';
+    out += c;
+  }
+  return out + "%";
+}
+
+struct Builder {
+  Engine engine;
+  Id account;
+  std::string sql;
+  Params params;
+
+  const char* position() const { return engine == Engine::kSqlite ? "instr" : "strpos"; }
+
+  void substring(const TextCondition& c) {
+    std::string needle = fold(c.value);
+    if (c.field == TextField::kHeader) {
+      sql += " AND EXISTS (SELECT 1 FROM email_header h WHERE h.email_id = e.id AND h.name = ?";
+      params.emplace_back(mail::to_lower(c.header));
+      if (!needle.empty()) {
+        sql += std::string(" AND ") + position() + "(h.value, ?) > 0";
+        params.emplace_back(needle);
+      }
+      sql += ")";
+      return;
+    }
+    if (needle.empty()) return;
+    auto cols = columns_of(c.field);
+    if (engine == Engine::kSqlite && code_points(needle) >= 3) {
+      sql += " AND e.id IN (SELECT rowid FROM email_text_fts WHERE email_text_fts MATCH ?)";
+      params.emplace_back(fts_columns(cols) + " : " + fts_phrase(needle));
+      return;
+    }
+    if (engine == Engine::kSqlite) {
+      // Shorter than a trigram: a scan of the account's rows.
+      sql += " AND EXISTS (SELECT 1 FROM email_text t WHERE t.email_id = e.id AND (";
+      for (size_t i = 0; i < cols.size(); ++i) {
+        if (i > 0) sql += " OR ";
+        sql += std::string("instr(t.") + kSearchColumns[cols[i]] + ", ?) > 0";
+        params.emplace_back(needle);
+      }
+      sql += "))";
+      return;
+    }
+    // PostgreSQL: LIKE on the folded text, served by the gin_trgm_ops indexes (needles
+    // shorter than a trigram scan).
+    sql += " AND e.id IN (SELECT t.email_id FROM email_text t WHERE t.account_id = ? AND (";
+    params.emplace_back(account);
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (i > 0) sql += " OR ";
+      sql += std::string("t.") + kSearchColumns[cols[i]] + " LIKE ? ESCAPE '!'";
+      params.emplace_back(like_pattern(needle));
+    }
+    sql += "))";
+  }
+
+  void words(const TextCondition& c) {
+    auto list = words_of(fold(c.value));
+    std::set<std::string> distinct(list.begin(), list.end());
+    if (c.field == TextField::kHeader) {
+      sql += " AND EXISTS (SELECT 1 FROM email_header h WHERE h.email_id = e.id AND h.name = ?";
+      params.emplace_back(mail::to_lower(c.header));
+      for (const auto& w : distinct) {
+        sql += std::string(" AND ") + position() + "(' ' || h.words || ' ', ?) > 0";
+        params.emplace_back(" " + w + " ");
+      }
+      sql += ")";
+      return;
+    }
+    if (distinct.empty()) return;
+    auto cols = columns_of(c.field);
+    std::string recheck;
+    Params recheck_params;
+    for (const auto& w : distinct) {
+      recheck += " AND (";
+      for (size_t i = 0; i < cols.size(); ++i) {
+        if (i > 0) recheck += " OR ";
+        recheck +=
+            std::string(position()) + "(' ' || w." + kSearchColumns[cols[i]] + " || ' ', ?) > 0";
+        recheck_params.emplace_back(" " + w + " ");
+      }
+      recheck += ")";
+    }
+    if (engine == Engine::kSqlite) {
+      std::string match;
+      for (const auto& w : distinct) {
+        if (!match.empty()) match += " AND ";
+        match += fts_columns(cols) + " : " + fts_phrase(w);
+      }
+      sql += " AND e.id IN (SELECT rowid FROM email_words_fts WHERE email_words_fts MATCH ?)";
+      params.emplace_back(match);
+      sql += " AND EXISTS (SELECT 1 FROM email_words w WHERE w.email_id = e.id" + recheck + ")";
+    } else {
+      sql += " AND e.id IN (SELECT w.email_id FROM email_words w WHERE w.account_id = ?";
+      params.emplace_back(account);
+      for (const auto& w : distinct) {
+        sql += " AND (";
+        for (size_t i = 0; i < cols.size(); ++i) {
+          if (i > 0) sql += " OR ";
+          sql += std::string("to_tsvector('simple', w.") + kSearchColumns[cols[i]] +
+                 ") @@ plainto_tsquery('simple', ?)";
+          params.emplace_back(w);
+        }
+        sql += ")";
+      }
+      sql += recheck + ")";
+    }
+    params.insert(params.end(), recheck_params.begin(), recheck_params.end());
+  }
+};
+
+}  // namespace
+
+Result<std::vector<Id>> StoreImpl::search(Id account, std::optional<Id> mailbox,
+                                          const std::vector<TextCondition>& all_of) {
+  Builder b{
+      db_->engine(), account, "SELECT e.id FROM email e WHERE e.account_id = ?", {Value(account)}};
+  if (mailbox) {
+    b.sql += " AND EXISTS (SELECT 1 FROM member mm WHERE mm.email_id = e.id AND mm.mailbox_id = ?)";
+    b.params.emplace_back(*mailbox);
+  }
+  for (const TextCondition& c : all_of) {
+    if (c.match == TextMatch::kWords) {
+      b.words(c);
+    } else {
+      b.substring(c);
+    }
+  }
+  b.sql += " ORDER BY e.id";
+  auto rows = db_->query(b.sql, b.params);
+  if (!rows) return rows.error();
+  std::vector<Id> out;
+  out.reserve(rows->size());
+  for (const Row& r : *rows) out.push_back(r.i64(0));
+  return out;
+}
+
+}  // namespace postern::store::internal
