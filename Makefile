@@ -19,12 +19,12 @@ DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-base \
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
-	postgresql postgresql-contrib
+	postgresql postgresql-contrib sqlite3
 # Peers measured by `make bench` only.
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
 	dovecot-core
 
-.PHONY: all deps deps-bench build test run bench fuzz install clean
+.PHONY: all deps deps-bench build test run bench fuzz soak install clean
 
 all: build
 
@@ -57,6 +57,15 @@ fuzz: deps
 		-DPOSTERN_SANITIZE=ON -DPOSTERN_FUZZ=ON
 	$(CMAKE) --build $(ASAN_BUILD)
 	@tests/fuzz/run $(ASAN_BUILD) $(FUZZ_TIME)
+
+# Crash tests at length: in-process power cuts (SQLite fault VFS + in-memory blob files)
+# over SOAK_SEEDS seeds, and SIGKILLed store-deliver / an immediate PostgreSQL stop over
+# SOAK_ROUNDS rounds. `make test` runs about 100 of each.
+SOAK_SEEDS ?= 20000
+SOAK_ROUNDS ?= 5000
+soak: build
+	STORE_CRASH_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/store_crash_test
+	STORE_CRASH_ROUNDS=$(SOAK_ROUNDS) POSTERN_BIN=$(CURDIR)/$(BUILD)/bin bats tests/e2e/store-crash.bats
 
 install: build
 	$(CMAKE) --install $(BUILD)

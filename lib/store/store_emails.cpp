@@ -266,25 +266,28 @@ Result<Delivered> StoreImpl::deliver(const Delivery& d) {
     }
     POSTERN_TRY(tx.exec("UPDATE account SET used_bytes = used_bytes + ? WHERE id = ?",
                         {Value(size), Value(d.account_id)}));
+    // The size too: a row adopted by sweep_blobs() from a stray file was recorded as 0.
     POSTERN_TRY(
         tx.exec("INSERT INTO blob (id, size, refs, orphaned_at) VALUES (?, ?, 1, NULL) "
-                "ON CONFLICT (id) DO UPDATE SET refs = blob.refs + 1, orphaned_at = NULL",
+                "ON CONFLICT (id) DO UPDATE SET refs = blob.refs + 1, orphaned_at = NULL, "
+                "size = excluded.size",
                 {Value(*blob_id), Value(size)}));
+    // 4. A sweep that removed this blob's unreferenced row and bytes after our put() has
+    // committed before the upsert above could take the row (sweeps delete under the same
+    // row lock / write lock), so the bytes may be gone: store them again BEFORE we commit,
+    // so no committed email is ever without its bytes, even if we die right after.
+    auto present = blobs_->exists(*blob_id);
+    if (!present) return present.error();
+    if (!*present) {
+      auto again = blobs_->put(d.message);
+      if (!again) return again.error();
+    }
     out = Delivered{
         email,    d.mailbox_id, static_cast<uint32_t>(uid), static_cast<uint32_t>(uid_validity),
         *blob_id, *thread};
     return {};
   });
   if (!st) return st.error();
-  // 4. A sweep that ran between put() and our commit may have removed the bytes of a blob
-  // that had no references then (sweep deletes the row and the file in one transaction,
-  // so our commit came after its removal): store them again.
-  auto present = blobs_->exists(*blob_id);
-  if (!present) return present.error();
-  if (!*present) {
-    auto again = blobs_->put(d.message);
-    if (!again) return again.error();
-  }
   return out;
 }
 
@@ -649,7 +652,8 @@ Result<int64_t> StoreImpl::sweep_blobs(int64_t grace_seconds) {
       selected = rows->size();
       for (const Row& r : *rows) {
         auto gone = tx.query(
-            "DELETE FROM blob WHERE id = ? AND refs <= 0 AND orphaned_at <= ? RETURNING id",
+            "DELETE FROM blob WHERE id = ? AND refs <= 0 AND orphaned_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM email WHERE email.blob_id = blob.id) RETURNING id",
             {Value(r.str(0)), Value(cutoff)});
         if (!gone) return gone.error();
         if (gone->empty()) continue;

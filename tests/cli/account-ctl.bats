@@ -352,7 +352,7 @@ BCRYPT='$2b$05$abcdefghijklmnopqrstuuHNbAKRhpaujgo33bRWs.NLUTJO3lOy2'
 }
 
 @test "account-ctl: PostgreSQL store" {
-  [ -n "${POSTERN_PG_URL:-}" ] || skip "no PostgreSQL test cluster (POSTERN_PG_URL unset)"
+  require_pg
   url=$(pg_fresh_url)  # a database of its own: parallel runs do not collide
   STORE="$url"
   run ac domain add example.org

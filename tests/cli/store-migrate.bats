@@ -103,6 +103,7 @@ mbox_of() {
 }
 
 @test "store-migrate: SQLite -> PostgreSQL -> SQLite gives back the same store; --json" {
+  require_pg
   pg=$(pg_fresh_url)
   fill --store sqlite:a/store.db
   nest_backwards a/store.db
@@ -199,6 +200,7 @@ big_store() {
 }
 
 @test "store-migrate: killed with SIGKILL, a rerun resumes and verifies (SQLite -> PostgreSQL)" {
+  require_pg
   pg=$(pg_fresh_url)
   big_store
   PROGRESS_CMD="psql -Atq '$pg' -c 'SELECT COALESCE(sum(\"rows\"), 0) FROM migrate_progress'"
