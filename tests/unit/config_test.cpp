@@ -262,7 +262,8 @@ TEST_F(ConfigTest, TypeErrorsForEveryType) {
           p + ":10:21: smtp.max_message_size: expected a size like 512K, 10M or 1G, got \"10X\"",
           p + ":11:19: smtp.max_recipients: expected an integer, got \"many\"",
           p + ":12:22: smtp.auth_requires_tls: expected true or false, got \"yes\"",
-          p + ":13:8: store: expected a mapping (a section with keys engine, path, url), got "
+          p + ":13:8: store: expected a mapping (a section with keys engine, path, url, blobs, "
+                  "blob_dir), got "
               "\"sqlite\"",
           p + ":16:14: listeners[0].address: expected host:port, got \"localhost\"",
           p + ":17:11: listeners[0].mode: expected one of mx, submission, submissions, lmtp, "
