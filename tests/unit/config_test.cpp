@@ -263,8 +263,7 @@ TEST_F(ConfigTest, TypeErrorsForEveryType) {
           p + ":11:19: smtp.max_recipients: expected an integer, got \"many\"",
           p + ":12:22: smtp.auth_requires_tls: expected true or false, got \"yes\"",
           p + ":13:8: store: expected a mapping (a section with keys engine, path, url, blobs, "
-                  "blob_dir), got "
-              "\"sqlite\"",
+              "blob_dir), got \"sqlite\"",
           p + ":16:14: listeners[0].address: expected host:port, got \"localhost\"",
           p + ":17:11: listeners[0].mode: expected one of mx, submission, submissions, lmtp, "
               "imap, imaps, jmap, dav, metrics, got \"pop3\"",
