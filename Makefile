@@ -19,7 +19,7 @@ DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-base \
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
-	postgresql postgresql-contrib sqlite3
+	postgresql postgresql-contrib sqlite3 dovecot-core
 # Peers measured by `make bench` only.
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
 	dovecot-core

@@ -46,17 +46,12 @@ int run(const Options& o, const postern::config::Config& cfg) {
   while (!io_opts.mailbox.empty() && io_opts.mailbox.back() == '/') io_opts.mailbox.pop_back();
   io_opts.create_mailboxes = o.create_mailboxes;
 
-  auto s = postern::config::open_store(cfg, o.store_url, o.blob_dir, false);
-  if (!s) {
-    Error e = s.error();
-    if (e.code() == base::ExitCode::kUnavailable) e = Error::temporary(e.message());
-    return base::fail(e);
-  }
+  auto s = postern::config::open_existing_store(cfg, o.store_url, o.blob_dir);
+  if (!s) return base::fail(s.error());
   store::Store& st = **s;
-  auto acct = st.find_account(o.account);
+  auto acct = postern::config::require_account(st, o.account);
   if (!acct) return base::fail(acct.error());
-  if (!*acct) return base::fail(Error::no_user("no account " + o.account));
-  io_opts.account = (*acct)->id;
+  io_opts.account = acct->id;
 
   bool tty = !o.quiet && isatty(STDERR_FILENO);
   uint64_t shown = 0;

@@ -112,28 +112,27 @@ int run(Options& o, const postern::config::Config& cfg) {
   if (o.terms.empty() && o.queries_file.empty()) {
     return base::fail(base::Error::usage("give a QUERY or --queries FILE"));
   }
-  auto st = postern::config::open_store(cfg, o.store_url, o.blob_dir, false);
+  auto st = postern::config::open_existing_store(cfg, o.store_url, o.blob_dir);
   if (!st) return base::fail(st.error());
-  auto acct = (*st)->find_account(o.account);
+  auto acct = postern::config::require_account(**st, o.account);
   if (!acct) return base::fail(acct.error());
-  if (!*acct) return base::fail(base::Error::no_user("no such account: " + o.account));
   std::optional<store::Id> mailbox;
   if (!o.mailbox.empty()) {
-    auto m = (*st)->find_mailbox((*acct)->id, o.mailbox);
+    auto m = (*st)->find_mailbox(acct->id, o.mailbox);
     if (!m) return base::fail(m.error());
     if (!*m) return base::fail(base::Error::bad_data("no such mailbox: " + o.mailbox));
     mailbox = (*m)->id;
   }
-  if (!o.queries_file.empty()) return run_queries(**st, o, (*acct)->id, mailbox);
+  if (!o.queries_file.empty()) return run_queries(**st, o, acct->id, mailbox);
   std::vector<store::TextCondition> all;
   for (const auto& t : o.terms) {
     auto c = condition(o, t);
     if (!c) return base::fail(c.error());
     all.push_back(*c);
   }
-  auto ids = (*st)->search((*acct)->id, mailbox, all);
+  auto ids = (*st)->search(acct->id, mailbox, all);
   if (!ids) return base::fail(ids.error());
-  return print_matches(**st, o, (*acct)->id, *ids);
+  return print_matches(**st, o, acct->id, *ids);
 }
 
 }  // namespace

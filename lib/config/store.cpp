@@ -49,4 +49,21 @@ base::Result<std::unique_ptr<store::Store>> open_store(const Config& cfg,
   return store::Store::open(o);
 }
 
+base::Result<std::unique_ptr<store::Store>> open_existing_store(const Config& cfg,
+                                                                const std::string& store_url,
+                                                                const std::string& blob_dir) {
+  auto st = open_store(cfg, store_url, blob_dir, false);
+  if (!st && st.error().code() == base::ExitCode::kUnavailable) {
+    return base::Error::temporary(st.error().message());
+  }
+  return st;
+}
+
+base::Result<store::Account> require_account(store::Store& store, const std::string& address) {
+  auto acct = store.find_account(address);
+  if (!acct) return acct.error();
+  if (!*acct) return base::Error::no_user("no such account: " + address);
+  return **acct;
+}
+
 }  // namespace postern::config

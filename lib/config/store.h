@@ -35,4 +35,14 @@ base::Result<std::unique_ptr<store::Store>> open_store(const Config& cfg,
                                                        const std::string& blob_dir,
                                                        bool create = true);
 
+// open_store() for tools that only use an existing store (create = false), with "the
+// store cannot be opened" reported as temporary (75): an MTA or a cron job retries while
+// the admin fixes it, instead of bouncing or giving up.
+base::Result<std::unique_ptr<store::Store>> open_existing_store(const Config& cfg,
+                                                                const std::string& store_url,
+                                                                const std::string& blob_dir);
+
+// The account with this address, or Error::no_user (67) naming it.
+base::Result<store::Account> require_account(store::Store& store, const std::string& address);
+
 }  // namespace postern::config
