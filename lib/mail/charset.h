@@ -5,6 +5,8 @@
 //   std::string u = sanitize_utf8(bytes);              // invalid sequences → U+FFFD
 #pragma once
 
+#include <cstdint>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +18,9 @@ namespace postern::mail {
 std::optional<std::string> to_utf8(std::string_view bytes, std::string_view charset);
 
 bool is_valid_utf8(std::string_view s);
+
+// Appends code point `cp` (at most U+10FFFF) to `out` as UTF-8.
+void append_utf8(std::string& out, uint32_t cp);
 
 // Valid UTF-8 unchanged; otherwise invalid sequences replaced by U+FFFD.
 std::string sanitize_utf8(std::string_view s);
