@@ -1,9 +1,12 @@
 // open_db() dispatch, Row accessors, retry classification and with_transaction().
 #include "store/db.h"
 
+#include <dlfcn.h>
+
 #include <charconv>
 #include <chrono>
 #include <random>
+#include <mutex>
 #include <thread>
 
 #include "store/db_internal.h"
@@ -17,6 +20,67 @@ constexpr std::string_view kBusyTag = "database busy: ";
 constexpr std::string_view kConstraintTag = "constraint violated: ";
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+#ifndef POSTERN_PGSQL_MODULE
+#define POSTERN_PGSQL_MODULE "libpostern-pgsql.so"
+#endif
+
+// The PostgreSQL engine lives in its own module (libpostern-pgsql.so, linked against
+// libpq), loaded on the first PostgreSQL URL: a process that only ever opens SQLite
+// (store-deliver, once per message) does not map libpq and its ~16 dependencies.
+// Looked for beside the libpostern this code was loaded from (the build tree's lib/ and
+// the install libdir alike), then in the configured install libdir, then by the dynamic
+// linker's own search path.
+using PgOpen = int (*)(const std::string*, const DbOptions*,
+                       base::Result<std::unique_ptr<Db>>*);
+
+base::Result<PgOpen> pgsql_module() {
+  static std::mutex mu;
+  static PgOpen open = nullptr;
+  static std::string failure;
+  std::lock_guard lock(mu);
+  if (open) return open;
+  if (!failure.empty()) return base::Error::unavailable(failure);
+  std::vector<std::string> candidates;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&pgsql_module), &info) != 0 && info.dli_fname) {
+    std::string self = info.dli_fname;
+    auto slash = self.rfind('/');
+    if (slash != std::string::npos) {
+      candidates.push_back(self.substr(0, slash + 1) + POSTERN_PGSQL_MODULE);
+    }
+  }
+#ifdef POSTERN_INSTALL_LIBDIR
+  candidates.push_back(std::string(POSTERN_INSTALL_LIBDIR) + "/" + POSTERN_PGSQL_MODULE);
+#endif
+  candidates.push_back(POSTERN_PGSQL_MODULE);
+  std::string errors;
+  for (const std::string& path : candidates) {
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = dlerror();
+      errors += std::string(errors.empty() ? "" : "; ") + (e ? e : path);
+      continue;
+    }
+    if (void* sym = dlsym(h, "postern_pgsql_open")) {
+      open = reinterpret_cast<PgOpen>(sym);
+      return open;
+    }
+    errors += (errors.empty() ? "" : "; ") + path + ": no postern_pgsql_open";
+    dlclose(h);
+  }
+  failure = "PostgreSQL support is not available (" + errors + ")";
+  return base::Error::unavailable(failure);
+}
+
+base::Result<std::unique_ptr<Db>> open_pgsql(const std::string& conninfo,
+                                             const DbOptions& options) {
+  auto open = pgsql_module();
+  if (!open) return open.error();
+  base::Result<std::unique_ptr<Db>> out = base::Error::internal("PostgreSQL module returned nothing");
+  (*open)(&conninfo, &options, &out);
+  return out;
+}
 
 }  // namespace
 
@@ -72,7 +136,7 @@ base::Result<std::unique_ptr<Db>> open_db(const std::string& url, const DbOption
   }
   if (has_prefix("postgresql://") || has_prefix("postgres://") ||
       url.find('=') != std::string::npos) {
-    return internal::open_postgres(url, options);
+    return open_pgsql(url, options);
   }
   auto ends_with = [&](std::string_view s) {
     return url.size() >= s.size() && url.compare(url.size() - s.size(), s.size(), s) == 0;

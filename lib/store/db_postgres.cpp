@@ -557,3 +557,12 @@ base::Result<std::unique_ptr<Db>> open_postgres(const std::string& conninfo,
 }
 
 }  // namespace postern::store::internal
+
+// The module's entry point, found by open_db() with dlsym (see db.cpp). C linkage, so the
+// name is stable; the C++ types travel by pointer.
+extern "C" __attribute__((visibility("default"))) int postern_pgsql_open(
+    const std::string* conninfo, const postern::store::DbOptions* options,
+    postern::base::Result<std::unique_ptr<postern::store::Db>>* out) {
+  *out = postern::store::internal::open_postgres(*conninfo, *options);
+  return *out ? 0 : 1;
+}

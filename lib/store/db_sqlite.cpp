@@ -1,5 +1,6 @@
 // The SQLite engine of the Db seam: one connection, WAL, statements cached by text.
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <unordered_map>
@@ -9,11 +10,15 @@
 namespace postern::store::internal {
 namespace {
 
+// The WAL size (in pages) at which a commit checkpoints it (SQLite's default).
+constexpr int kWalCheckpointPages = 1000;
+
 class SqliteDb final : public Db {
  public:
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   ~SqliteDb() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    truncate_full_wal();
     sqlite3_close_v2(db_);
   }
 
@@ -78,6 +83,18 @@ class SqliteDb final : public Db {
   }
 
  private:
+  // At close: a WAL that reached the automatic checkpoint's size (and was copied into
+  // the database by it, or is now) is truncated, so the next process starts with an
+  // empty one. Never waits: with the busy timeout at 0, a reader or writer still using
+  // the WAL makes it a PASSIVE checkpoint, and a later close truncates it.
+  void truncate_full_wal() {
+    struct stat st {};
+    if (stat((path_ + "-wal").c_str(), &st) != 0) return;
+    if (st.st_size < static_cast<off_t>(kWalCheckpointPages) * (4096 + 24)) return;
+    sqlite3_busy_timeout(db_, 0);
+    sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
+
   base::Result<sqlite3_stmt*> prepare(std::string_view sql) {
     auto it = cache_.find(std::string(sql));
     if (it != cache_.end()) return it->second;
@@ -190,8 +207,25 @@ base::Result<std::unique_ptr<Db>> open_sqlite(const std::string& path, const DbO
   }
   auto db = std::make_unique<SqliteDb>(raw, path);
   sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  // Short-lived processes (store-deliver runs once per message). By default the last
+  // connection to close checkpoints the WAL into the database and deletes the WAL and
+  // -shm files: every delivery wrote its pages twice, synced the WAL three times and the
+  // database once, and the next process created the WAL again (plus a directory sync).
+  // Instead the WAL stays (committed transactions are durable in it: synchronous=FULL
+  // syncs it on every commit; the next opener replays it) and is checkpointed in bulk:
+  // SQLite's automatic checkpoint after the commit that fills kWalCheckpointPages, which
+  // copies each page once however many transactions changed it (the FTS structure
+  // records, b-tree interior pages, the account and mailbox rows), then truncated by the
+  // connection's close (~SqliteDb): a WAL replayed by a new process counts as not
+  // checkpointed at all, so an untruncated one would be copied again by every later
+  // process and never restart.
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  int persist = 1;
+  sqlite3_file_control(raw, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   // WAL: readers never block the writer; synchronous=FULL fsyncs the WAL on every commit.
-  std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; ") +
+  std::string pragmas = std::string(
+                            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+                            "PRAGMA wal_autocheckpoint=" + std::to_string(kWalCheckpointPages) + "; ") +
                         (options.full_sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
   if (auto st = db->exec_script(pragmas); !st) return st.error();
   return std::unique_ptr<Db>(std::move(db));

@@ -13,10 +13,13 @@
 // (instr/strpos/LIKE), so an index's own tokenization never changes a result.
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
+#include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
+#include <unicode/utf8.h>
 
 #include "mail/charset.h"
 #include "mail/header.h"
@@ -43,16 +46,6 @@ std::string cut(std::string s, size_t max) {
   return s;
 }
 
-icu::UnicodeString to_unicode(std::string_view s) {
-  return icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
-}
-
-std::string to_utf8(const icu::UnicodeString& u) {
-  std::string out;
-  u.toUTF8String(out);
-  return out;
-}
-
 bool word_char(UChar32 c) {
   return (U_GET_GC_MASK(c) & (U_GC_L_MASK | U_GC_N_MASK | U_GC_MC_MASK | U_GC_ME_MASK)) != 0;
 }
@@ -76,9 +69,15 @@ std::string fold(std::string_view s) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* n = icu::Normalizer2::getNFKCCasefoldInstance(status);
   if (U_FAILURE(status)) return mail::to_lower(clean);
-  icu::UnicodeString out = n->normalize(to_unicode(clean), status);
+  // Straight from UTF-8 to UTF-8 (no UTF-16 round trip); the normalizer skips spans that
+  // are already normalized (plain lower-case ASCII) by itself.
+  std::string out;
+  out.reserve(clean.size());
+  icu::StringByteSink<std::string> sink(&out, static_cast<int32_t>(clean.size()));
+  n->normalizeUTF8(0, icu::StringPiece(clean.data(), static_cast<int32_t>(clean.size())), sink,
+                   nullptr, status);
   if (U_FAILURE(status)) return mail::to_lower(clean);
-  return to_utf8(out);
+  return out;
 }
 
 std::vector<std::string> words_of(std::string_view folded) {
@@ -87,25 +86,77 @@ std::vector<std::string> words_of(std::string_view folded) {
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
   std::vector<std::string> out;
   if (U_FAILURE(status)) return out;
-  icu::UnicodeString d = nfd->normalize(to_unicode(folded), status);
-  if (U_FAILURE(status)) return out;
-  icu::UnicodeString word;
+  // The words of NFD(folded) with non-spacing marks dropped, each word put back in NFC.
+  // NFD is computed piecewise: every ASCII character is a starter that decomposes to
+  // itself and never reorders or composes with its neighbours, so NFD(text) is the
+  // concatenation of NFD over pieces that each start at an ASCII character (or the text's
+  // start) and run up to the next one. A piece of one ASCII character is its own NFD and
+  // is handled without ICU; so is the NFC of a word of ASCII characters only.
+  std::string word;
+  bool ascii_word = true;
   auto flush = [&] {
-    if (word.isEmpty()) return;
-    UErrorCode s2 = U_ZERO_ERROR;
-    icu::UnicodeString w = nfc->normalize(word, s2);
-    out.push_back(to_utf8(U_SUCCESS(s2) ? w : word));
-    word.remove();
+    if (word.empty()) return;
+    if (ascii_word) {
+      out.push_back(std::move(word));
+    } else {
+      std::string composed;
+      icu::StringByteSink<std::string> sink(&composed, static_cast<int32_t>(word.size()));
+      UErrorCode s2 = U_ZERO_ERROR;
+      nfc->normalizeUTF8(0, icu::StringPiece(word.data(), static_cast<int32_t>(word.size())), sink,
+                         nullptr, s2);
+      out.push_back(U_SUCCESS(s2) ? std::move(composed) : std::move(word));
+    }
+    word.clear();
+    ascii_word = true;
   };
-  for (int32_t i = 0; i < d.length();) {
-    UChar32 c = d.char32At(i);
-    i += U16_LENGTH(c);
-    if (u_charType(c) == U_NON_SPACING_MARK) continue;  // accents go
-    if (word_char(c)) {
-      word.append(c);
+  auto ascii = [&](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      word += c;
     } else {
       flush();
     }
+  };
+  std::string piece_nfd;
+  const size_t n = folded.size();
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i + 1;
+    if (static_cast<unsigned char>(folded[i]) < 0x80) {
+      if (j >= n || static_cast<unsigned char>(folded[j]) < 0x80) {
+        ascii(folded[i]);
+        i = j;
+        continue;
+      }
+    }
+    while (j < n && static_cast<unsigned char>(folded[j]) >= 0x80) ++j;
+    piece_nfd.clear();
+    {
+      icu::StringByteSink<std::string> sink(&piece_nfd, static_cast<int32_t>(2 * (j - i)));
+      UErrorCode s2 = U_ZERO_ERROR;
+      nfd->normalizeUTF8(0, icu::StringPiece(folded.data() + i, static_cast<int32_t>(j - i)), sink,
+                         nullptr, s2);
+      if (U_FAILURE(s2)) piece_nfd.assign(folded.substr(i, j - i));
+    }
+    const char* p = piece_nfd.data();
+    const int32_t len = static_cast<int32_t>(piece_nfd.size());
+    for (int32_t k = 0; k < len;) {
+      int32_t start = k;
+      UChar32 c;
+      U8_NEXT(p, k, len, c);
+      if (c < 0) c = 0xfffd;  // as fromUTF8 would have it
+      if (c < 0x80) {
+        ascii(static_cast<char>(c));
+        continue;
+      }
+      if (u_charType(c) == U_NON_SPACING_MARK) continue;  // accents go
+      if (word_char(c)) {
+        word.append(p + start, static_cast<size_t>(k - start));
+        ascii_word = false;
+      } else {
+        flush();
+      }
+    }
+    i = j;
   }
   flush();
   return out;
@@ -113,7 +164,13 @@ std::vector<std::string> words_of(std::string_view folded) {
 
 std::string word_list(std::string_view folded, size_t cap) {
   auto words = words_of(folded);
-  std::set<std::string> distinct(words.begin(), words.end());
+  // Distinct first (a hash set: a long body repeats its words many times), then sorted.
+  std::unordered_set<std::string_view> seen;
+  std::vector<std::string_view> distinct;
+  for (const auto& w : words) {
+    if (seen.insert(w).second) distinct.push_back(w);
+  }
+  std::sort(distinct.begin(), distinct.end());
   std::string out;
   for (const auto& w : distinct) {
     if (out.size() + w.size() + 1 > cap) break;
