@@ -38,7 +38,8 @@ std::string line(const store::Problem& p) {
 std::string summary(const store::CheckReport& r, bool repair) {
   std::string s = "checked " + std::to_string(r.accounts) + " accounts, " +
                   std::to_string(r.mailboxes) + " mailboxes, " + std::to_string(r.emails) +
-                  " emails, " + std::to_string(r.blobs) + " blobs: ";
+                  " emails (" + std::to_string(r.pending) + " waiting for text indexing), " +
+                  std::to_string(r.blobs) + " blobs: ";
   size_t left = r.left();
   size_t fixed = r.problems.size() - left;
   if (r.problems.empty()) return s + "no problems\n";
@@ -63,6 +64,7 @@ json::object to_json(const store::CheckReport& r) {
           {"accounts", r.accounts},
           {"mailboxes", r.mailboxes},
           {"emails", r.emails},
+          {"pending", r.pending},
           {"blobs", r.blobs},
           {"blob_files", r.blob_files},
           {"problems", std::move(problems)},

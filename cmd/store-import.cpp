@@ -27,7 +27,7 @@ using base::Error;
 
 struct Options {
   std::string account, format, mailbox, date_from = "mtime";
-  bool create_mailboxes = false, quiet = false;
+  bool create_mailboxes = false, quiet = false, no_index = false;
   std::vector<std::string> sources;
   std::string store_url, blob_dir;
 };
@@ -78,12 +78,20 @@ int run(const Options& o, const postern::config::Config& cfg) {
     }
   }
   if (tty && shown) std::fputs("\r", stderr);
+  // The imported text, indexed in batches now rather than by the first search.
+  size_t indexed = 0;
+  if (!o.no_index) {
+    auto n = st.index_pending(acct->id);
+    if (!n) return base::fail(n.error().with_context("indexing the imported messages"));
+    indexed = *n;
+  }
   base::write_stdout("mailboxes " + std::to_string(stats.mailboxes) + " (" +
                      std::to_string(stats.created) + " created)\n" + "messages " +
                      std::to_string(stats.imported) + " imported, " +
                      std::to_string(stats.present) + " already present, " +
                      std::to_string(stats.bad) + " bad\n" + "bytes " +
-                     std::to_string(stats.bytes) + "\n");
+                     std::to_string(stats.bytes) + "\n" + "indexed " + std::to_string(indexed) +
+                     "\n");
   return stats.bad > 0 ? base::to_int(base::ExitCode::kDataErr) : 0;
 }
 
@@ -107,6 +115,8 @@ int main(int argc, char** argv) {
                  "Maildir received date: file mtime (Dovecot's, default) or name timestamp")
       ->type_name("{mtime,name}");
   app.add_flag("-q,--quiet", o.quiet, "no progress count on a terminal");
+  app.add_flag("--no-index", o.no_index,
+               "leave the text indexing to the first search or store-search --index");
   app.add_option("sources", o.sources, "Maildir directories, mbox files or trees, .eml files or trees")
       ->type_name("SOURCE")
       ->required();

@@ -5,7 +5,9 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,7 @@ namespace json = boost::json;
 struct Options {
   std::string account, mailbox, field = "text", queries_file;
   std::vector<std::string> terms;
-  bool words = false, json = false;
+  bool words = false, json = false, index = false;
   std::string store_url, blob_dir;
 };
 
@@ -108,12 +110,35 @@ int run_queries(store::Store& st, const Options& o, store::Id account,
   return 0;
 }
 
-int run(Options& o, const postern::config::Config& cfg) {
-  if (o.terms.empty() && o.queries_file.empty()) {
-    return base::fail(base::Error::usage("give a QUERY or --queries FILE"));
+// --index: the deferred text indexing of one account or all, as a cron job would run it.
+int run_index(store::Store& st, const Options& o) {
+  std::optional<store::Id> account;
+  if (!o.account.empty()) {
+    auto acct = postern::config::require_account(st, o.account);
+    if (!acct) return base::fail(acct.error());
+    account = acct->id;
   }
+  auto t0 = std::chrono::steady_clock::now();
+  auto n = st.index_pending(account);
+  if (!n) return base::fail(n.error());
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "indexed %zu emails in %.2f s\n", *n, s);
+  base::write_stdout(buf);
+  return 0;
+}
+
+int run(Options& o, const postern::config::Config& cfg) {
+  if (o.index && (!o.terms.empty() || !o.queries_file.empty())) {
+    return base::fail(base::Error::usage("--index takes no QUERY or --queries"));
+  }
+  if (!o.index && (o.terms.empty() && o.queries_file.empty())) {
+    return base::fail(base::Error::usage("give a QUERY, --queries FILE or --index"));
+  }
+  if (!o.index && o.account.empty()) return base::fail(base::Error::usage("--account is required"));
   auto st = postern::config::open_existing_store(cfg, o.store_url, o.blob_dir);
   if (!st) return base::fail(st.error());
+  if (o.index) return run_index(**st, o);
   auto acct = postern::config::require_account(**st, o.account);
   if (!acct) return base::fail(acct.error());
   std::optional<store::Id> mailbox;
@@ -140,7 +165,8 @@ int run(Options& o, const postern::config::Config& cfg) {
 int main(int argc, char** argv) {
   CLI::App app{"search one account's mail by text, as IMAP and JMAP do"};
   Options o;
-  app.add_option("-a,--account", o.account, "the account's address")->required()->type_name("ADDRESS");
+  app.add_option("-a,--account", o.account, "the account's address (with --index: all when omitted)")
+      ->type_name("ADDRESS");
   app.add_option("-m,--mailbox", o.mailbox, "only this mailbox")->type_name("PATH");
   app.add_option("-f,--field", o.field,
                  "where to look: text (headers and body, the default), body, subject, from, "
@@ -152,6 +178,8 @@ int main(int argc, char** argv) {
                  "run one query per line of FILE and print hits and milliseconds for each")
       ->type_name("FILE");
   app.add_flag("--json", o.json, "print one JSON object per match");
+  app.add_flag("--index", o.index,
+               "index the text of emails delivered since the last search or --index, and exit");
   app.add_option("query", o.terms, "text to find; several must all match")->type_name("QUERY");
   postern::config::add_store_options(app, &o.store_url, &o.blob_dir);
   postern::config::Config config;

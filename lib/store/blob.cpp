@@ -37,7 +37,8 @@ Error bad_id(const std::string& id) {
 
 Error missing(const std::string& id) { return Error::unavailable("blob " + id + " missing"); }
 
-// Files under DIR/ab/cd/<id>. A blob becomes visible under its final name only by a
+// Files under DIR/ab/<id> (256 directories, as git's objects: one level keeps a new blob
+// from creating, and fsync'ing, a new directory once the 256 exist). A blob becomes visible under its final name only by a
 // rename after its bytes were fsync'd, so a reader (or a crash) never sees part of one;
 // the directory entry is fsync'd before put() returns.
 class FsBlobStore final : public BlobStore {
@@ -51,16 +52,14 @@ class FsBlobStore final : public BlobStore {
     std::string id = blob_id_of(bytes);
     std::string path = path_of(id);
     std::string d1 = dir_ + "/" + id.substr(0, 2);
-    std::string d2 = d1 + "/" + id.substr(2, 2);
     if (fs_.exists(path)) {
       // Already there, but perhaps only just renamed by a put whose directory fsync
       // failed: make the entry durable before promising it.
-      if (auto st = fs_.sync_dir(d2); !st) return st.error().with_context("storing blob " + id);
+      if (auto st = fs_.sync_dir(d1); !st) return st.error().with_context("storing blob " + id);
       return id;
     }
     if (auto st = ensure_root(); !st) return st.error();
     if (auto st = ensure_dir(d1, dir_); !st) return st.error();
-    if (auto st = ensure_dir(d2, d1); !st) return st.error();
     // Temp name in the same directory, fsync, close, rename, fsync the directory.
     if (auto st = base::write_file_atomic(fs_, path, bytes); !st) {
       return st.error().with_context("storing blob " + id);
@@ -106,20 +105,14 @@ class FsBlobStore final : public BlobStore {
     for (const auto& a : *top) {
       if (a.size() != 2 || !is_hex(a)) continue;
       std::string d1 = dir_ + "/" + a;
-      auto mid = fs_.list(d1);
-      if (!mid) continue;  // a stray file with a two-hex-digit name
-      for (const auto& b : *mid) {
-        if (b.size() != 2 || !is_hex(b)) continue;
-        std::string d2 = d1 + "/" + b;
-        auto names = fs_.list(d2);
-        if (!names) continue;
-        for (const auto& n : *names) {
-          // Only finished blobs: temp files ("<id>.tmp.*") and strays are skipped.
-          if (!is_blob_id(n) || n.compare(0, 2, a) != 0 || n.compare(2, 2, b) != 0) continue;
-          auto m = fs_.mtime(d2 + "/" + n);
-          int64_t age = m ? std::max<int64_t>(0, now - *m) : 0;
-          out.push_back({n, age});
-        }
+      auto names = fs_.list(d1);
+      if (!names) continue;  // a stray file with a two-hex-digit name
+      for (const auto& n : *names) {
+        // Only finished blobs: temp files ("<id>.tmp.*") and strays are skipped.
+        if (!is_blob_id(n) || n.compare(0, 2, a) != 0) continue;
+        auto m = fs_.mtime(d1 + "/" + n);
+        int64_t age = m ? std::max<int64_t>(0, now - *m) : 0;
+        out.push_back({n, age});
       }
     }
     return out;
@@ -129,7 +122,7 @@ class FsBlobStore final : public BlobStore {
 
  private:
   std::string path_of(const std::string& id) const {
-    return dir_ + "/" + id.substr(0, 2) + "/" + id.substr(2, 2) + "/" + id;
+    return dir_ + "/" + id.substr(0, 2) + "/" + id;
   }
 
   // The root and its missing ancestors.

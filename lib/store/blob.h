@@ -1,7 +1,7 @@
 // The blob store: immutable message bytes addressed by their SHA-256.
 //
 // Two backends behind one interface:
-//   FsBlobStore  files under a directory, DIR/ab/cd/<64 hex>, written tmp -> fsync ->
+//   FsBlobStore  files under a directory, DIR/ab/<64 hex>, written tmp -> fsync ->
 //                rename -> fsync(dir) through the base::FileSystem seam (the default)
 //   DbBlobStore  rows of the store's own database (table blob_data), for several
 //                machines sharing one PostgreSQL

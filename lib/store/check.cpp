@@ -79,63 +79,6 @@ Status log_change(Db& tx, Id account, ObjectType type, Id object, int64_t modseq
   return {};
 }
 
-// The search rows deliver() writes for a message (store_emails.cpp), computed outside any
-// transaction.
-struct IndexRows {
-  std::array<std::string, 8> text, words;
-  std::vector<std::array<std::string, 3>> headers;  // name, folded value, words
-  std::set<std::string> refs;
-};
-
-IndexRows index_rows(std::string_view message) {
-  internal::IndexedMessage im = internal::index_message(message);
-  IndexRows out;
-  for (size_t i = 0; i < out.text.size(); ++i) {
-    out.text[i] = internal::fold(im.text[i]);
-    out.words[i] = internal::word_list(out.text[i]);
-  }
-  for (auto& h : im.headers) {
-    std::string v = internal::fold(h.value);
-    std::string w = internal::word_list(v, 64 * 1024);
-    out.headers.push_back({internal::clean_text(h.name), std::move(v), std::move(w)});
-  }
-  out.refs.insert(im.refs.begin(), im.refs.end());
-  return out;
-}
-
-Status write_index(Db& tx, Id email, Id account, const IndexRows& rows) {
-  for (const char* sql : {"DELETE FROM email_text WHERE email_id = ?",
-                          "DELETE FROM email_words WHERE email_id = ?",
-                          "DELETE FROM email_header WHERE email_id = ?",
-                          "DELETE FROM email_ref WHERE email_id = ?"}) {
-    if (auto x = tx.exec(sql, {Value(email)}); !x) return x.error();
-  }
-  for (const char* table : {"email_text", "email_words"}) {
-    const auto& cols = std::string_view(table) == "email_text" ? rows.text : rows.words;
-    Params p{Value(email), Value(account)};
-    for (const auto& c : cols) p.push_back(Value(c));
-    auto x = tx.exec(std::string("INSERT INTO ") + table +
-                         " (email_id, account_id, header_text, body, subject, from_addr, to_addr, "
-                         "cc_addr, bcc_addr, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     p);
-    if (!x) return x.error();
-  }
-  for (size_t i = 0; i < rows.headers.size(); ++i) {
-    auto x = tx.exec(
-        "INSERT INTO email_header (email_id, account_id, pos, name, value, words) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        {Value(email), Value(account), Value(static_cast<int64_t>(i)), Value(rows.headers[i][0]),
-         Value(rows.headers[i][1]), Value(rows.headers[i][2])});
-    if (!x) return x.error();
-  }
-  for (const std::string& ref : rows.refs) {
-    auto x = tx.exec("INSERT INTO email_ref (email_id, account_id, ref) VALUES (?, ?, ?)",
-                     {Value(email), Value(account), Value(ref)});
-    if (!x) return x.error();
-  }
-  return {};
-}
-
 class Checker {
  public:
   Checker(Store& store, const CheckOptions& o) : store_(store), db_(store.db()), o_(o) {}
@@ -432,39 +375,44 @@ class Checker {
                      true);
       plan(kFixMailbox, i, [account, email](Db& tx) { return fix_homeless(tx, account, email); });
     }
+    auto pending = db_.query("SELECT count(*) FROM email_pending e WHERE 1 = 1" + where, p);
+    if (!pending) return pending.error();
+    report_.pending = pending->empty() ? 0 : (*pending)[0].i64(0);
+    // Searchable: indexed (both search rows) or queued for the indexer.
     auto unindexed = db_.query(
-        "SELECT e.id, e.account_id, e.blob_id, e.message_id, "
+        "SELECT e.id, e.account_id, e.message_id, "
         "(SELECT count(*) FROM email_text t WHERE t.email_id = e.id), "
         "(SELECT count(*) FROM email_words w WHERE w.email_id = e.id) FROM email e "
         "WHERE (NOT EXISTS (SELECT 1 FROM email_text t WHERE t.email_id = e.id) OR "
-        "NOT EXISTS (SELECT 1 FROM email_words w WHERE w.email_id = e.id))" + where +
+        "NOT EXISTS (SELECT 1 FROM email_words w WHERE w.email_id = e.id)) AND "
+        "NOT EXISTS (SELECT 1 FROM email_pending q WHERE q.email_id = e.id)" + where +
             " ORDER BY e.id",
         p);
     if (!unindexed) return unindexed.error();
     for (const Row& r : *unindexed) {
       Id email = r.i64(0), account = r.i64(1);
-      std::string blob = r.str(2);
-      std::string missing = r.i64(4) == 0 && r.i64(5) == 0 ? "email_text and email_words"
-                            : r.i64(4) == 0               ? "email_text"
+      std::string missing = r.i64(3) == 0 && r.i64(4) == 0 ? "email_text and email_words"
+                            : r.i64(3) == 0               ? "email_text"
                                                           : "email_words";
       size_t i = add("index", account, acct(account) + ": email " + std::to_string(email) +
-                                           message_id(r.str(3)) + " has no search rows (" +
-                                           missing + ")",
+                                           message_id(r.str(2)) + " has no search rows (" +
+                                           missing + ") and is not queued for indexing",
                      true);
-      BlobStore* blobs = &store_.blobs();
-      plan(kFixIndex, i, [blobs, account, email, blob](Db& tx) -> Status {
-        // The blob store may share this connection (blobs in the database): read it here,
-        // inside the transaction, rather than before.
-        auto bytes = blobs->get(blob);
-        if (!bytes) return bytes.error().with_context("rebuilding the search rows from blob " + blob);
-        IndexRows rows = index_rows(*bytes);
+      // Queued again; Store::index_pending() (run by check_store after the repairs)
+      // rewrites its rows.
+      plan(kFixIndex, i, [account, email](Db& tx) -> Status {
         auto locked = lock_account(tx, account);
         if (!locked) return locked.error();
         auto still = tx.query("SELECT 1 FROM email WHERE id = ? AND account_id = ?",
                               {Value(email), Value(account)});
         if (!still) return still.error();
         if (still->empty()) return nothing_to_do();
-        return write_index(tx, email, account, rows);
+        auto q = tx.exec(
+            "INSERT INTO email_pending (email_id, account_id) VALUES (?, ?) "
+            "ON CONFLICT (email_id) DO NOTHING",
+            {Value(email), Value(account)});
+        if (!q) return q.error();
+        return {};
       });
     }
     return {};
@@ -742,6 +690,25 @@ class Checker {
       } else {
         p.repair_error = st.error().message();
       }
+    }
+    // Emails queued again by kFixIndex: index them now (a failure leaves them queued,
+    // which is consistent; the problem says why).
+    const bool requeued = std::any_of(repairs_.begin(), repairs_.end(), [&](const Repair& r) {
+      return r.phase == kFixIndex && report_.problems[r.problem].repaired;
+    });
+    if (!requeued) return;
+    auto indexed = store_.index_pending(scope_);
+    if (indexed) {
+      auto left = store_.pending_count(scope_);
+      if (left) report_.pending = static_cast<int64_t>(*left);
+      return;
+    }
+    for (Repair& r : repairs_) {
+      if (r.phase != kFixIndex) continue;
+      Problem& p = report_.problems[r.problem];
+      if (!p.repaired) continue;
+      p.repaired = false;
+      p.repair_error = "queued for indexing, but indexing failed: " + indexed.error().message();
     }
   }
 

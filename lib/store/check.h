@@ -17,8 +17,8 @@
 //   used_bytes    an account's used_bytes is the sum of its emails' sizes (recomputed)
 //   parent        a mailbox's parent exists, in the same account      (not repairable)
 //   role          at most one mailbox per role per account            (not repairable)
-//   index         every email has its search rows (email_text, email_words)
-//                                                                     (rebuilt from the blob)
+//   index         every email has its search rows (email_text, email_words) or is queued
+//                 for indexing (email_pending)                        (queued, then indexed)
 //
 // Checking reads one consistent snapshot (a read transaction; REPEATABLE READ on
 // PostgreSQL) and never writes. Repairs run afterwards, each in its own write transaction
@@ -60,6 +60,7 @@ struct Problem {
 struct CheckReport {
   std::string store;  // where (Db::describe() and the blob store)
   int64_t accounts = 0, mailboxes = 0, emails = 0, blobs = 0, blob_files = 0;
+  int64_t pending = 0;  // emails queued for text indexing (not a problem)
   std::vector<Problem> problems;
   // Problems still there (not repaired).
   size_t left() const;

@@ -2,6 +2,7 @@
 #include "store/db.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -14,11 +15,6 @@
 namespace postern::store {
 namespace {
 
-// The engines' errors start with these words, which is how retryable() and constraint()
-// recognise them (and what the admin reads in the log).
-constexpr std::string_view kBusyTag = "database busy: ";
-constexpr std::string_view kConstraintTag = "constraint violated: ";
-
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 #ifndef POSTERN_PGSQL_MODULE
@@ -29,8 +25,9 @@ bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.
 // libpq), loaded on the first PostgreSQL URL: a process that only ever opens SQLite
 // (store-deliver, once per message) does not map libpq and its ~16 dependencies.
 // Looked for beside the libpostern this code was loaded from (the build tree's lib/ and
-// the install libdir alike), then in the configured install libdir, then by the dynamic
-// linker's own search path.
+// the install libdir alike), in ../lib of a program linked with libpostern statically
+// (store-deliver: build/bin -> build/lib), then in the configured install libdir, then by
+// the dynamic linker's own search path.
 using PgOpen = int (*)(const std::string*, const DbOptions*,
                        base::Result<std::unique_ptr<Db>>*);
 
@@ -42,13 +39,23 @@ base::Result<PgOpen> pgsql_module() {
   if (open) return open;
   if (!failure.empty()) return base::Error::unavailable(failure);
   std::vector<std::string> candidates;
+  // Where this code was loaded from: libpostern.so (an absolute path), or the program
+  // itself when it links libpostern statically (dladdr gives the main program's argv[0],
+  // perhaps relative or bare: /proc/self/exe instead).
+  std::string self;
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&pgsql_module), &info) != 0 && info.dli_fname) {
-    std::string self = info.dli_fname;
-    auto slash = self.rfind('/');
-    if (slash != std::string::npos) {
-      candidates.push_back(self.substr(0, slash + 1) + POSTERN_PGSQL_MODULE);
-    }
+    self = info.dli_fname;
+  }
+  if (self.empty() || self[0] != '/') {
+    self.clear();
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) self.assign(buf, static_cast<size_t>(n));
+  }
+  if (auto slash = self.rfind('/'); slash != std::string::npos) {
+    candidates.push_back(self.substr(0, slash + 1) + POSTERN_PGSQL_MODULE);
+    candidates.push_back(self.substr(0, slash + 1) + "../lib/" + POSTERN_PGSQL_MODULE);
   }
 #ifdef POSTERN_INSTALL_LIBDIR
   candidates.push_back(std::string(POSTERN_INSTALL_LIBDIR) + "/" + POSTERN_PGSQL_MODULE);
@@ -86,22 +93,15 @@ base::Result<std::unique_ptr<Db>> open_pgsql(const std::string& conninfo,
 
 namespace internal {
 
-base::Error busy_error(std::string message) {
-  return base::Error::temporary(std::string(kBusyTag) + message);
-}
-
-base::Error constraint_error(std::string message) {
-  return base::Error::bad_data(std::string(kConstraintTag) + message);
-}
-
 }  // namespace internal
 
 bool retryable(const base::Error& e) {
-  return e.code() == base::ExitCode::kTempFail && starts_with(e.message(), kBusyTag);
+  return e.code() == base::ExitCode::kTempFail && starts_with(e.message(), internal::kBusyTag);
 }
 
 bool constraint(const base::Error& e) {
-  return e.code() == base::ExitCode::kDataErr && starts_with(e.message(), kConstraintTag);
+  return e.code() == base::ExitCode::kDataErr &&
+         starts_with(e.message(), internal::kConstraintTag);
 }
 
 int64_t Row::i64(size_t i) const {

@@ -11,7 +11,7 @@ namespace postern::store::internal {
 namespace {
 
 // The WAL size (in pages) at which a commit checkpoints it (SQLite's default).
-constexpr int kWalCheckpointPages = 1000;
+constexpr int kWalCheckpointPages = 256;
 
 class SqliteDb final : public Db {
  public:

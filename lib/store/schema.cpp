@@ -418,8 +418,31 @@ CREATE TABLE blob_data (
 );
 )SQL";
 
+// ---- version 2: deferred text indexing ----
+//
+// Delivery no longer writes email_text / email_words / email_header; it queues the email
+// here and Store::index_pending() writes them later (in batches, or before a search).
+// Version 1 stores indexed every email at delivery, so the queue starts empty.
+
+constexpr const char* kSqlite2 = R"SQL(
+CREATE TABLE email_pending (
+  email_id INTEGER PRIMARY KEY REFERENCES email(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL
+);
+CREATE INDEX email_pending_account ON email_pending(account_id, email_id);
+)SQL";
+
+constexpr const char* kPostgres2 = R"SQL(
+CREATE TABLE email_pending (
+  email_id BIGINT PRIMARY KEY REFERENCES email(id) ON DELETE CASCADE,
+  account_id BIGINT NOT NULL
+);
+CREATE INDEX email_pending_account ON email_pending(account_id, email_id);
+)SQL";
+
 constexpr Migration kMigrations[] = {
     {1, kSqlite1, kPostgres1},
+    {2, kSqlite2, kPostgres2},
 };
 
 // Any constant will do; it only has to be the same in every Postern process.
@@ -472,6 +495,7 @@ const std::vector<Table>& tables() {
        {"email_id", "account_id", "pos", "name", "value", "words"},
        {"email_id", "pos"},
        ""},
+      {"email_pending", {"email_id", "account_id"}, {"email_id"}, ""},
       {"blob", {"id", "size", "refs", "orphaned_at"}, {"id"}, ""},
       {"blob_data", {"id", "data", "created_at"}, {"id"}, ""},
   };

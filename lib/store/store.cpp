@@ -307,6 +307,7 @@ Status StoreImpl::remove_account_tx(Db& tx, Id id, const std::string& address) {
     if (auto st = release_blob(tx, r.str(0), r.i64(1)); !st) return st;
   }
   static const char* kDeletes[] = {
+      "DELETE FROM email_pending WHERE account_id = ?",
       "DELETE FROM email_header WHERE account_id = ?",
       "DELETE FROM email_words WHERE account_id = ?",
       "DELETE FROM email_text WHERE account_id = ?",

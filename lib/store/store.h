@@ -272,8 +272,9 @@ class Store {
 
   // ---- emails ----
   // Puts the bytes in the blob store (durable), then in one transaction: the email row,
-  // its search index entries, thread id (References/In-Reply-To/Message-ID), its UID in
-  // the mailbox, modseq and change log, quota usage. Over quota (when enforced):
+  // thread id (References/In-Reply-To/Message-ID), its UID in the mailbox, modseq and
+  // change log, quota usage, and a place in the queue of emails whose text is not yet
+  // indexed (see index_pending). Over quota (when enforced):
   // Error(kUnavailable, 552, "5.2.2", ...). Unknown account/mailbox: Error::no_user /
   // bad_data.
   virtual base::Result<Delivered> deliver(const Delivery& d) = 0;
@@ -310,8 +311,17 @@ class Store {
 
   // ---- search ----
   // Emails of the account (in `mailbox` when given) matching every condition, by id.
+  // Indexes the account's pending emails first, so every delivered email is searchable.
   virtual base::Result<std::vector<Id>> search(Id account, std::optional<Id> mailbox,
                                                const std::vector<TextCondition>& all_of) = 0;
+  // Text indexing is deferred, as Dovecot's FTS does by default: deliver() only queues the
+  // email (email_pending); this reads the queued emails' bytes and writes their search
+  // rows, in batches, one transaction each. Of one account or all; at most `max`; returns
+  // how many it indexed. Safe to run concurrently (each email is claimed once); an email
+  // whose blob is missing is indexed as empty (store-check reports the blob).
+  virtual base::Result<size_t> index_pending(std::optional<Id> account = {},
+                                             size_t max = SIZE_MAX) = 0;
+  virtual base::Result<size_t> pending_count(std::optional<Id> account = {}) = 0;
 
   virtual base::Result<QuotaUsage> quota(Id account) = 0;
 

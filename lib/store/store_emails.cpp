@@ -31,13 +31,6 @@ bool valid_keyword(std::string_view k) {
   return true;
 }
 
-// The first unsent error of a Result<Rows>, for one-line checks.
-#define POSTERN_TRY(expr)                           \
-  do {                                              \
-    auto postern_try_ = (expr);                     \
-    if (!postern_try_) return postern_try_.error(); \
-  } while (0)
-
 }  // namespace
 
 Result<std::vector<std::string>> normalize_keywords(std::span<const std::string> in) {
@@ -109,6 +102,7 @@ Status StoreImpl::destroy_email(Db& tx, Id account, Id email, int64_t modseq) {
     if (auto st = unlink_member(tx, account, email, r.i64(0), modseq); !st) return st;
   }
   static const char* kDeletes[] = {
+      "DELETE FROM email_pending WHERE email_id = ?",
       "DELETE FROM email_header WHERE email_id = ?",
       "DELETE FROM email_words WHERE email_id = ?",
       "DELETE FROM email_text WHERE email_id = ?",
@@ -143,19 +137,9 @@ Result<Delivered> StoreImpl::deliver(const Delivery& d) {
   // 1. The bytes, durable before any row points at them.
   auto blob_id = blobs_->put(d.message);
   if (!blob_id) return blob_id.error();
-  // 2. Everything derived from the message, outside the transaction.
-  IndexedMessage im = index_message(d.message);
-  std::array<std::string, 8> text, words;
-  for (size_t i = 0; i < text.size(); ++i) {
-    text[i] = fold(im.text[i]);
-    words[i] = word_list(text[i]);
-  }
-  std::vector<std::array<std::string, 3>> headers;  // name, folded value, words
-  for (auto& h : im.headers) {
-    std::string v = fold(h.value);
-    std::string w = word_list(v, 64 * 1024);
-    headers.push_back({clean_text(h.name), std::move(v), std::move(w)});
-  }
+  // 2. What the email row and threading need, from the header block, outside the
+  // transaction. The text is indexed later (index_pending).
+  MessageSummary im = summarize_message(d.message);
   const int64_t size = static_cast<int64_t>(d.message.size());
   const int64_t received = d.received_at.value_or(now_unix());
   const std::string kw = join_keywords(*keywords);
@@ -232,23 +216,8 @@ Result<Delivered> StoreImpl::deliver(const Delivery& d) {
       POSTERN_TRY(tx.exec("INSERT INTO email_ref (email_id, account_id, ref) VALUES (?, ?, ?)",
                           {Value(email), Value(d.account_id), Value(ref)}));
     }
-    for (const char* table : {"email_text", "email_words"}) {
-      const auto& cols = std::string_view(table) == "email_text" ? text : words;
-      Params p{Value(email), Value(d.account_id)};
-      for (const auto& c : cols) p.emplace_back(c);
-      POSTERN_TRY(tx.exec(std::string("INSERT INTO ") + table +
-                              " (email_id, account_id, header_text, body, subject, from_addr, "
-                              "to_addr, cc_addr, bcc_addr, attachments) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          p));
-    }
-    for (size_t i = 0; i < headers.size(); ++i) {
-      POSTERN_TRY(
-          tx.exec("INSERT INTO email_header (email_id, account_id, pos, name, value, words) "
-                  "VALUES (?, ?, ?, ?, ?, ?)",
-                  {Value(email), Value(d.account_id), Value(static_cast<int64_t>(i)),
-                   Value(headers[i][0]), Value(headers[i][1]), Value(headers[i][2])}));
-    }
+    POSTERN_TRY(tx.exec("INSERT INTO email_pending (email_id, account_id) VALUES (?, ?)",
+                        {Value(email), Value(d.account_id)}));
     if (auto s =
             log_change(tx, d.account_id, ObjectType::kEmail, email, modseq, ChangeKind::kCreated);
         !s) {

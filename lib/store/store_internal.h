@@ -12,6 +12,13 @@
 
 #include "store/store.h"
 
+// Returns the error of a Result (or Status) expression, for one-line statements.
+#define POSTERN_TRY(expr)                           \
+  do {                                              \
+    auto postern_try_ = (expr);                     \
+    if (!postern_try_) return postern_try_.error(); \
+  } while (0)
+
 namespace postern::store::internal {
 
 int64_t now_unix();
@@ -42,21 +49,26 @@ std::vector<std::string> words_of(std::string_view folded);
 // at most `cap` bytes (whole words).
 std::string word_list(std::string_view folded, size_t cap = 512 * 1024);
 
-// What deliver() stores about a message besides its bytes.
-struct IndexedMessage {
+// What deliver() needs at once, from the header block only: the email row and threading.
+struct MessageSummary {
   int64_t sent_at = 0;
   std::string message_id;
-  std::vector<std::string> refs;    // In-Reply-To and References ids
-  std::string subject;              // decoded
-  std::string from_text;            // decoded From: field
-  std::array<std::string, 8> text;  // kSearchColumns, decoded (not yet folded)
-  struct Header {
-    std::string name;   // lower case
-    std::string value;  // decoded
-  };
-  std::vector<Header> headers;
+  std::vector<std::string> refs;  // In-Reply-To and References ids
+  std::string subject;            // decoded
+  std::string from_text;          // decoded From: field
 };
-IndexedMessage index_message(std::string_view bytes);
+MessageSummary summarize_message(std::string_view bytes);
+
+// The search rows of one message (email_text, email_words, email_header), computed outside
+// any transaction: by index_pending() (delivery only queues the email in email_pending) and
+// by store-check's repair.
+struct IndexRows {
+  std::array<std::string, 8> text, words;           // kSearchColumns: folded / word lists
+  std::vector<std::array<std::string, 3>> headers;  // name, folded value, words
+};
+IndexRows index_rows(std::string_view bytes);
+// Replaces the email's search rows with `rows`.
+base::Status write_index(Db& tx, Id email, Id account, const IndexRows& rows);
 
 // ---- the implementation ----
 
@@ -126,6 +138,8 @@ class StoreImpl final : public Store {
 
   base::Result<std::vector<Id>> search(Id account, std::optional<Id> mailbox,
                                        const std::vector<TextCondition>& all_of) override;
+  base::Result<size_t> index_pending(std::optional<Id> account, size_t max) override;
+  base::Result<size_t> pending_count(std::optional<Id> account) override;
   base::Result<QuotaUsage> quota(Id account) override;
   base::Result<int64_t> sweep_blobs(int64_t grace_seconds) override;
 

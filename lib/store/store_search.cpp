@@ -1,5 +1,6 @@
-// The search index: what deliver() extracts from a message, the two normal forms of its
-// text, and search() on both engines.
+// The search index: what deliver() extracts from a message's header, the search rows the
+// deferred indexer (index_pending) writes, the two normal forms of text, and search() on
+// both engines.
 //
 // Matching is defined here, in C++, so both engines agree byte for byte:
 //   substring  the needle's NFKC_Casefold form occurs in the field's NFKC_Casefold form
@@ -197,60 +198,194 @@ std::string format_addresses(std::string_view raw) {
 
 }  // namespace
 
-IndexedMessage index_message(std::string_view bytes) {
-  IndexedMessage im;
-  auto msg = mail::Message::parse(std::string(bytes));
-  if (!msg) {
-    im.text[kColBody] = cut(clean_text(bytes), kMaxBodyText);
-    return im;
+namespace {
+
+// The header block, up to and including the empty line that ends it (all of `bytes` when
+// there is no body).
+std::string_view header_block(std::string_view bytes) {
+  size_t p = 0;
+  while (p < bytes.size()) {
+    size_t nl = bytes.find('\n', p);
+    if (nl == std::string_view::npos) break;
+    if (nl == p || (nl == p + 1 && bytes[p] == '\r')) return bytes.substr(0, nl + 1);
+    p = nl + 1;
   }
-  const mail::Part& root = msg->root();
-  std::string header_text;
-  for (const mail::HeaderField& f : msg->headers(root)) {
-    std::string name = mail::to_lower(msg->field_name(root, f));
-    std::string value =
-        cut(clean_text(mail::decode_unstructured(msg->field_value(root, f))), kMaxHeaderValue);
-    if (header_text.size() < kMaxHeaderText) header_text += name + ": " + value + "\n";
-    im.headers.push_back({std::move(name), std::move(value)});
-  }
-  im.text[kColHeaders] = cut(std::move(header_text), kMaxHeaderText);
-  auto field = [&](std::string_view name) { return msg->header(root, name); };
-  if (auto s = field("subject")) im.subject = clean_text(mail::decode_unstructured(*s));
-  im.text[kColSubject] = im.subject;
-  if (auto f = field("from")) {
-    im.from_text = clean_text(mail::decode_unstructured(*f));
-    im.text[kColFrom] = clean_text(format_addresses(*f));
-  }
-  if (auto f = field("to")) im.text[kColTo] = clean_text(format_addresses(*f));
-  if (auto f = field("cc")) im.text[kColCc] = clean_text(format_addresses(*f));
-  if (auto f = field("bcc")) im.text[kColBcc] = clean_text(format_addresses(*f));
+  return bytes;
+}
+
+void summarize(const mail::Message& msg, MessageSummary& out) {
+  const mail::Part& root = msg.root();
+  auto field = [&](std::string_view name) { return msg.header(root, name); };
+  if (auto s = field("subject")) out.subject = clean_text(mail::decode_unstructured(*s));
+  if (auto f = field("from")) out.from_text = clean_text(mail::decode_unstructured(*f));
   if (auto f = field("date")) {
-    if (auto dt = mail::parse_date(*f)) im.sent_at = dt->to_unix();
+    if (auto dt = mail::parse_date(*f)) out.sent_at = dt->to_unix();
   }
   if (auto f = field("message-id")) {
     auto ids = mail::parse_message_ids(*f);
-    if (!ids.empty()) im.message_id = clean_text(ids.front());
+    if (!ids.empty()) out.message_id = clean_text(ids.front());
   }
   std::set<std::string> seen;
   for (const char* name : {"in-reply-to", "references"}) {
     if (auto f = field(name)) {
       for (auto& id : mail::parse_message_ids(*f)) {
         std::string c = clean_text(id);
-        if (!c.empty() && c != im.message_id && seen.insert(c).second) im.refs.push_back(c);
+        if (!c.empty() && c != out.message_id && seen.insert(c).second) out.refs.push_back(c);
       }
     }
   }
-  if (im.refs.size() > 100) im.refs.erase(im.refs.begin(), im.refs.end() - 100);
-  im.text[kColBody] = cut(clean_text(msg->extract_text()), kMaxBodyText);
-  std::string names;
-  for (uint32_t i : msg->attachments()) {
-    std::string n = clean_text(msg->filename(msg->part(i)));
-    if (n.empty()) continue;
-    if (!names.empty()) names += '\n';
-    names += n;
+  if (out.refs.size() > 100) out.refs.erase(out.refs.begin(), out.refs.end() - 100);
+}
+
+void add_header(IndexRows& rows, std::string name, std::string_view value) {
+  std::string v = fold(value);
+  std::string w = word_list(v, 64 * 1024);
+  rows.headers.push_back({std::move(name), std::move(v), std::move(w)});
+}
+
+}  // namespace
+
+MessageSummary summarize_message(std::string_view bytes) {
+  MessageSummary out;
+  auto msg = mail::Message::parse(std::string(header_block(bytes)));
+  if (msg) summarize(*msg, out);
+  return out;
+}
+
+IndexRows index_rows(std::string_view bytes) {
+  std::array<std::string, 8> text;  // decoded, not yet folded
+  IndexRows rows;
+  auto msg = mail::Message::parse(std::string(bytes));
+  if (!msg) {
+    text[kColBody] = cut(clean_text(bytes), kMaxBodyText);
+  } else {
+    const mail::Part& root = msg->root();
+    std::string header_text;
+    for (const mail::HeaderField& f : msg->headers(root)) {
+      std::string name = mail::to_lower(msg->field_name(root, f));
+      std::string value =
+          cut(clean_text(mail::decode_unstructured(msg->field_value(root, f))), kMaxHeaderValue);
+      if (header_text.size() < kMaxHeaderText) header_text += name + ": " + value + "\n";
+      add_header(rows, clean_text(name), value);
+    }
+    text[kColHeaders] = cut(std::move(header_text), kMaxHeaderText);
+    auto field = [&](std::string_view name) { return msg->header(root, name); };
+    if (auto s = field("subject")) text[kColSubject] = clean_text(mail::decode_unstructured(*s));
+    if (auto f = field("from")) text[kColFrom] = clean_text(format_addresses(*f));
+    if (auto f = field("to")) text[kColTo] = clean_text(format_addresses(*f));
+    if (auto f = field("cc")) text[kColCc] = clean_text(format_addresses(*f));
+    if (auto f = field("bcc")) text[kColBcc] = clean_text(format_addresses(*f));
+    text[kColBody] = cut(clean_text(msg->extract_text()), kMaxBodyText);
+    std::string names;
+    for (uint32_t i : msg->attachments()) {
+      std::string n = clean_text(msg->filename(msg->part(i)));
+      if (n.empty()) continue;
+      if (!names.empty()) names += '\n';
+      names += n;
+    }
+    text[kColAttachments] = std::move(names);
   }
-  im.text[kColAttachments] = std::move(names);
-  return im;
+  for (size_t i = 0; i < text.size(); ++i) {
+    rows.text[i] = fold(text[i]);
+    rows.words[i] = word_list(rows.text[i]);
+  }
+  return rows;
+}
+
+base::Status write_index(Db& tx, Id email, Id account, const IndexRows& rows) {
+  for (const char* sql : {"DELETE FROM email_text WHERE email_id = ?",
+                          "DELETE FROM email_words WHERE email_id = ?",
+                          "DELETE FROM email_header WHERE email_id = ?"}) {
+    POSTERN_TRY(tx.exec(sql, {Value(email)}));
+  }
+  for (const char* table : {"email_text", "email_words"}) {
+    const auto& cols = std::string_view(table) == "email_text" ? rows.text : rows.words;
+    Params p{Value(email), Value(account)};
+    for (const auto& c : cols) p.emplace_back(c);
+    POSTERN_TRY(tx.exec(std::string("INSERT INTO ") + table +
+                            " (email_id, account_id, header_text, body, subject, from_addr, "
+                            "to_addr, cc_addr, bcc_addr, attachments) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        p));
+  }
+  for (size_t i = 0; i < rows.headers.size(); ++i) {
+    POSTERN_TRY(tx.exec(
+        "INSERT INTO email_header (email_id, account_id, pos, name, value, words) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        {Value(email), Value(account), Value(static_cast<int64_t>(i)), Value(rows.headers[i][0]),
+         Value(rows.headers[i][1]), Value(rows.headers[i][2])}));
+  }
+  return {};
+}
+
+// ---- deferred indexing ----
+
+Result<size_t> StoreImpl::pending_count(std::optional<Id> account) {
+  auto rows = account ? db_->query("SELECT count(*) FROM email_pending WHERE account_id = ?",
+                                   {Value(*account)})
+                      : db_->query("SELECT count(*) FROM email_pending");
+  if (!rows) return rows.error();
+  return rows->empty() ? 0 : static_cast<size_t>((*rows)[0].i64(0));
+}
+
+Result<size_t> StoreImpl::index_pending(std::optional<Id> account, size_t max) {
+  // A batch: at most kBatch emails or about kBatchBytes of message, read and indexed outside
+  // the transaction; the transaction claims each email (DELETE ... RETURNING), so two
+  // indexers racing write each email's rows once.
+  constexpr size_t kBatch = 200;
+  constexpr size_t kBatchBytes = 32 * 1024 * 1024;
+  size_t done = 0, indexed = 0;  // read, and written by us
+  while (done < max) {
+    std::string sql =
+        "SELECT p.email_id, p.account_id, e.blob_id FROM email_pending p "
+        "JOIN email e ON e.id = p.email_id";
+    Params params;
+    if (account) {
+      sql += " WHERE p.account_id = ?";
+      params.emplace_back(*account);
+    }
+    const size_t want = std::min(kBatch, max - done);
+    sql += " ORDER BY p.email_id LIMIT " + std::to_string(want);
+    auto queued = db_->query(sql, params);
+    if (!queued) return queued.error();
+    if (queued->empty()) break;
+    struct Item {
+      Id email, account;
+      IndexRows rows;
+    };
+    std::vector<Item> items;
+    size_t bytes = 0;
+    for (const Row& r : *queued) {
+      if (bytes >= kBatchBytes) break;
+      auto message = blobs_->get(r.str(2));
+      if (!message) {
+        auto present = blobs_->exists(r.str(2));
+        if (!present || *present) {
+          return message.error().with_context("indexing email " + std::to_string(r.i64(0)));
+        }
+      }
+      bytes += message ? message->size() : 0;
+      items.push_back({r.i64(0), r.i64(1), index_rows(message ? *message : std::string())});
+    }
+    size_t claimed = 0;
+    auto st = with_transaction(*db_, Access::kWrite, [&](Db& tx) -> base::Status {
+      claimed = 0;  // a retried transaction starts over
+      for (const Item& it : items) {
+        auto mine = tx.query("DELETE FROM email_pending WHERE email_id = ? RETURNING email_id",
+                             {Value(it.email)});
+        if (!mine) return mine.error();
+        if (mine->empty()) continue;  // indexed by someone else, or destroyed
+        POSTERN_TRY(write_index(tx, it.email, it.account, it.rows));
+        ++claimed;
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    indexed += claimed;
+    done += items.size();
+    if (queued->size() < want) break;
+  }
+  return indexed;
 }
 
 // ---- search ----
@@ -418,6 +553,7 @@ struct Builder {
 
 Result<std::vector<Id>> StoreImpl::search(Id account, std::optional<Id> mailbox,
                                           const std::vector<TextCondition>& all_of) {
+  if (auto n = index_pending(account, SIZE_MAX); !n) return n.error();
   Builder b{
       db_->engine(), account, "SELECT e.id FROM email e WHERE e.account_id = ?", {Value(account)}};
   if (mailbox) {

@@ -25,17 +25,18 @@ sql() { sqlite3 -bail "$DB" "$@"; }
 blob_path() {
   local id
   id=$(sql "SELECT blob_id FROM email WHERE message_id = '$1' LIMIT 1")
-  echo "$BATS_TEST_TMPDIR/blobs/${id:0:2}/${id:2:2}/$id"
+  echo "$BATS_TEST_TMPDIR/blobs/${id:0:2}/$id"
 }
 
 @test "store-check: a fresh store is consistent (text and --json)" {
   run store-check "${STORE[@]}" --deep
   assert_status 0
-  [ "$output" = "checked 2 accounts, 12 mailboxes, 4 emails, 4 blobs: no problems" ] || {
+  [ "$output" = "checked 2 accounts, 12 mailboxes, 4 emails (4 waiting for text indexing), 4 blobs: no problems" ] || {
     echo "$output"; false; }
+  store-search "${STORE[@]}" --index
   run store-check "${STORE[@]}" --json
   assert_status 0
-  python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["problems"] == [] and d["left"] == 0 and d["emails"] == 4, d' <<<"$output"
+  python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["problems"] == [] and d["left"] == 0 and d["emails"] == 4 and d["pending"] == 0, d' <<<"$output"
 }
 
 @test "store-check: used_bytes and the account modseq are recomputed" {
@@ -98,6 +99,7 @@ blob_path() {
 }
 
 @test "store-check: missing search rows are rebuilt from the blob" {
+  store-search "${STORE[@]}" --index
   before=$(sql "SELECT body FROM email_text WHERE email_id = (SELECT min(id) FROM email WHERE message_id = '3@example.net')")
   sql "DELETE FROM email_text; DELETE FROM email_words WHERE email_id = (SELECT min(id) FROM email)"
   run store-check "${STORE[@]}"
@@ -106,6 +108,7 @@ blob_path() {
   assert_output_contains "has no search rows (email_text)"
   run store-check "${STORE[@]}" --repair
   assert_status 0
+  assert_output_contains "(0 waiting for text indexing)"
   after=$(sql "SELECT body FROM email_text WHERE email_id = (SELECT min(id) FROM email WHERE message_id = '3@example.net')")
   [ -n "$after" ] && [ "$before" = "$after" ]
   # The full-text index follows the rebuilt rows (SQLite triggers).
@@ -137,10 +140,10 @@ blob_path() {
   printf 'From: x@example.net\r\n\r\nnever committed\r\n' > orphan.eml
   id=$(sha256sum orphan.eml | cut -c1-64)
   mkdir -p "blobs/${id:0:2}/${id:2:2}"
-  cp orphan.eml "blobs/${id:0:2}/${id:2:2}/$id"
+  cp orphan.eml "blobs/${id:0:2}/$id"
   run store-check "${STORE[@]}"
   assert_status 0
-  touch -d '2 hours ago' "blobs/${id:0:2}/${id:2:2}/$id"
+  touch -d '2 hours ago' "blobs/${id:0:2}/$id"
   gone=$(sql "SELECT blob_id FROM email WHERE message_id = '3@example.net'")
   sql "DELETE FROM email_header WHERE email_id IN (SELECT id FROM email WHERE message_id = '3@example.net'); DELETE FROM email_text WHERE email_id IN (SELECT id FROM email WHERE message_id = '3@example.net'); DELETE FROM email_words WHERE email_id IN (SELECT id FROM email WHERE message_id = '3@example.net'); DELETE FROM member WHERE email_id IN (SELECT id FROM email WHERE message_id = '3@example.net'); DELETE FROM email WHERE message_id = '3@example.net'; UPDATE blob SET refs = 0, orphaned_at = strftime('%s', 'now') - 7200 WHERE id = '$gone'; UPDATE account SET used_bytes = (SELECT sum(size) FROM email WHERE account_id = account.id)"
   run store-check "${STORE[@]}"
@@ -151,8 +154,8 @@ blob_path() {
   assert_status 0
   run store-check "${STORE[@]}" --repair
   assert_status 0
-  [ ! -e "blobs/${id:0:2}/${id:2:2}/$id" ]
-  [ ! -e "blobs/${gone:0:2}/${gone:2:2}/$gone" ]
+  [ ! -e "blobs/${id:0:2}/$id" ]
+  [ ! -e "blobs/${gone:0:2}/$gone" ]
   [ "$(sql "SELECT count(*) FROM blob WHERE id = '$gone'")" = 0 ]
   run store-check "${STORE[@]}" --grace 0 --deep
   assert_status 0
@@ -171,7 +174,7 @@ blob_path() {
   assert_output_contains 'account bob@example.org: mailbox "Junk": parent mailbox 9999 is missing'
   run store-check "${STORE[@]}" --account ann@example.org
   assert_status 0
-  assert_output_contains "checked 1 accounts, 6 mailboxes, 3 emails, 3 blobs: no problems"
+  assert_output_contains "checked 1 accounts, 6 mailboxes, 3 emails (3 waiting for text indexing), 3 blobs: no problems"
   run store-check "${STORE[@]}" --account Bob@Example.org --json
   assert_status 1
   python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["left"] == 2 and {p["kind"] for p in d["problems"]} == {"role", "parent"} and all(p["account"] == "bob@example.org" for p in d["problems"]), d' <<<"$output"
@@ -205,6 +208,7 @@ blob_path() {
   store-deliver "${PG[@]}" ann@example.org < msg2.eml > /dev/null
   run store-check "${PG[@]}" --deep
   assert_status 0
+  store-search "${PG[@]}" --index
   psql -q "$url" -c "UPDATE account SET used_bytes = 1; UPDATE blob SET refs = 3; UPDATE mailbox SET uid_next = 1 WHERE path = 'Inbox'; DELETE FROM email_words"
   run store-check "${PG[@]}"
   assert_status 1

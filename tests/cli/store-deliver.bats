@@ -16,7 +16,7 @@ setup() {
 stored_bytes() {
   local id
   id=$(sed -E 's/.*"blob_id":"([0-9a-f]+)".*/\1/' <<<"$1")
-  cat "$BATS_TEST_TMPDIR/blobs/${id:0:2}/${id:2:2}/$id"
+  cat "$BATS_TEST_TMPDIR/blobs/${id:0:2}/$id"
 }
 
 @test "store-deliver: into Inbox with consecutive UIDs, CRLF, Return-Path and Delivered-To" {

@@ -49,7 +49,7 @@ make_maildir() {
   make_maildir M
   run imp -a ann@example.org M
   assert_status 0
-  [ "$output" = "$(printf 'mailboxes 5 (3 created)\nmessages 8 imported, 0 already present, 0 bad\nbytes 281')" ]
+  [ "$output" = "$(printf 'mailboxes 5 (3 created)\nmessages 8 imported, 0 already present, 0 bad\nbytes 281\nindexed 8')" ]
   run exp -a ann@example.org -f mbox out
   assert_status 0
   # Received dates from the mtimes, flags from the names and dovecot-keywords; the

@@ -12,7 +12,7 @@ setup() {
 
 # Fills the store given as arguments: two accounts, an alias, an app password, mail in
 # Inbox, a +detail mailbox, Junk, a non-ASCII subject, a deleted account (so id sequences
-# run ahead of the rows).
+# run ahead of the rows); all but the last email indexed, that one waits in email_pending.
 fill() {
   account-ctl "$@" domain add example.org >/dev/null
   account-ctl "$@" add ann@example.org --name "Ann Example" >/dev/null
@@ -31,6 +31,7 @@ fill() {
     store-deliver "$@" ann+lists@example.org >/dev/null
   printf 'From: Spam <s@example.net>\nTo: bob@example.org\nSubject: cheap\n\nbuy\n' |
     store-deliver "$@" --junk bob@example.org >/dev/null
+  store-search "$@" --index >/dev/null
   printf 'From: Dan <dan@example.net>\nTo: team@example.org\nSubject: team news\n\nhello team\n' |
     store-deliver "$@" team@example.org >/dev/null
   account-ctl "$@" del gone@example.org >/dev/null
@@ -92,7 +93,10 @@ mbox_of() {
   assert_output_contains "$(sqlite3 a/store.db 'SELECT count(*) FROM blob') blobs"
   same_sqlite a/store.db b/store.db
   diff -r a/blobs b/blobs
+  [ "$(sqlite3 b/store.db 'SELECT count(*) FROM email_pending')" = 2 ]
   check_search --store sqlite:b/store.db
+  [ "$(subjects --store sqlite:b/store.db -a bob@example.org hello)" = "team news" ]
+  [ "$(sqlite3 b/store.db 'SELECT count(*) FROM email_pending')" = 0 ]
   # The FTS indexes were rebuilt by the triggers and agree with their content tables.
   sqlite3 b/store.db "INSERT INTO email_text_fts(email_text_fts, rank) VALUES ('integrity-check', 1)"
   sqlite3 b/store.db "INSERT INTO email_words_fts(email_words_fts, rank) VALUES ('integrity-check', 1)"
@@ -118,6 +122,7 @@ mbox_of() {
   check_search --store "$pg"
   run store-migrate --from "$pg" --to sqlite:c/store.db
   assert_status 0
+  store-search --store sqlite:a/store.db --index >/dev/null  # as the search on $pg did
   same_sqlite a/store.db c/store.db
   diff -r a/blobs c/blobs
   check_search --store sqlite:c/store.db

@@ -63,7 +63,7 @@ TEST(FsBlobStore, PutGetExistsRemoveList) {
   auto id = b->put(kMsg);
   ASSERT_TRUE(id.ok()) << id.error().message();
   EXPECT_EQ(*id, store::blob_id_of(kMsg));
-  std::string path = "/var/blobs/" + id->substr(0, 2) + "/" + id->substr(2, 2) + "/" + *id;
+  std::string path = "/var/blobs/" + id->substr(0, 2) + "/" + *id;
   EXPECT_TRUE(fs.exists(path));
   auto got = b->get(*id);
   ASSERT_TRUE(got.ok());
@@ -103,7 +103,7 @@ TEST(FsBlobStore, ListReportsAgesAndSkipsStrays) {
   auto b = store::make_fs_blob_store(fs, "/b");
   auto id = b->put(kMsg);
   ASSERT_TRUE(id.ok());
-  std::string dir = "/b/" + id->substr(0, 2) + "/" + id->substr(2, 2);
+  std::string dir = "/b/" + id->substr(0, 2);
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
@@ -170,8 +170,8 @@ TEST(FsBlobStore, CrashDuringPutLeavesAbsentOrComplete) {
     auto b = store::make_fs_blob_store(fs, "/b");
     ASSERT_TRUE(b->put("first").ok());
     std::string want = store::blob_id_of(kMsg);
-    // Only the blob's own directory (DIR/ab/cd): the new entry is never made durable.
-    fs.fail(base::FsOp::kSyncDir, EIO, 1, "/" + want.substr(0, 2) + "/" + want.substr(2, 2));
+    // Only the blob's own directory (DIR/ab): the new entry is never made durable.
+    fs.fail(base::FsOp::kSyncDir, EIO, 1, "/" + want.substr(0, 2));
     auto id = b->put(kMsg);
     EXPECT_FALSE(id.ok());
     if (attempt == 1) {

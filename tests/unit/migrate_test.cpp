@@ -123,7 +123,7 @@ TEST_F(MigrateTest, ACorruptSourceBlobStopsTheCopy) {
   auto mails = src->emails(account_);
   ASSERT_TRUE(mails && mails->size() == 1);
   std::string id = (*mails)[0].blob_id;
-  std::string path = dir_ + "/src-blobs/" + id.substr(0, 2) + "/" + id.substr(2, 2) + "/" + id;
+  std::string path = dir_ + "/src-blobs/" + id.substr(0, 2) + "/" + id;
   std::filesystem::permissions(path, std::filesystem::perms::owner_write,
                                std::filesystem::perm_options::add);
   std::ofstream(path, std::ios::trunc) << "not the message";

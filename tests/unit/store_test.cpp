@@ -991,6 +991,66 @@ TEST_P(StoreTest, SearchSubstringAndWords) {
   EXPECT_EQ(find(bob.id, {sub(TF::kBody, "sdfghjk")}).size(), 1u);
 }
 
+TEST_P(StoreTest, TextIndexingIsDeferredAndClaimedOnce) {
+  Account ann = make_account("ann@example.org");
+  Account bob = make_account("bob@example.org");
+  Id in = inbox(ann.id);
+  auto rows = [&](const char* table) {
+    auto r = store_->db().query(std::string("SELECT count(*) FROM ") + table);
+    EXPECT_TRUE(r);
+    return r ? (*r)[0].i64(0) : -1;
+  };
+  // Delivery queues the text; nothing is indexed yet.
+  std::vector<Delivered> got;
+  for (int i = 0; i < 5; ++i) {
+    got.push_back(deliver(ann.id, in, message("note " + std::to_string(i), "zebra crossing")));
+  }
+  auto gone = deliver(ann.id, in, message("gone", "zebra gone"));
+  deliver(bob.id, inbox(bob.id), message("bob", "zebra for bob"));
+  EXPECT_EQ(*store_->pending_count(), 7u);
+  EXPECT_EQ(*store_->pending_count(ann.id), 6u);
+  EXPECT_EQ(rows("email_text"), 0);
+  // An email destroyed while queued leaves the queue.
+  std::vector<Id> destroy{gone.email_id};
+  ASSERT_TRUE(store_->destroy_emails(ann.id, destroy));
+  EXPECT_EQ(*store_->pending_count(ann.id), 5u);
+  // A bounded run, then a search indexes the rest of its own account first.
+  EXPECT_EQ(*store_->index_pending(ann.id, 2), 2u);
+  EXPECT_EQ(*store_->pending_count(ann.id), 3u);
+  auto hits = find(ann.id, {TextCondition{TextField::kBody, "", "ebra cross", TextMatch::kSubstring}});
+  EXPECT_EQ(hits.size(), 5u);
+  EXPECT_EQ(*store_->pending_count(ann.id), 0u);
+  EXPECT_EQ(*store_->pending_count(bob.id), 1u);
+  // Two indexers racing over the same queue write each email's rows once.
+  for (int i = 0; i < 40; ++i) deliver(bob.id, inbox(bob.id), message("m" + std::to_string(i), "x"));
+  std::atomic<size_t> indexed{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      auto s = open();
+      if (!s) {
+        ++failures;
+        return;
+      }
+      auto n = (*s)->index_pending();
+      if (!n) {
+        ++failures;
+        ADD_FAILURE() << n.error().message();
+        return;
+      }
+      indexed += *n;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(indexed.load(), 41u);  // each email claimed by exactly one of them
+  EXPECT_EQ(*store_->pending_count(), 0u);
+  EXPECT_EQ(rows("email_text"), rows("email"));
+  EXPECT_EQ(rows("email_words"), rows("email"));
+  EXPECT_EQ(*store_->index_pending(), 0u);
+}
+
 // ---- concurrency ----
 
 TEST_P(StoreTest, ConcurrentDeliveriesNeverShareAUid) {
