@@ -2,6 +2,8 @@
 // RFC 2046 5.1, RFC 2183, RFC 2231).
 #include "mail/writer.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -496,32 +498,41 @@ std::string match_line_ending(std::string fields, std::string_view message) {
 }
 
 std::string to_crlf(std::string message) {
-  size_t bare = 0;
-  for (size_t i = 0; i < message.size(); ++i) {
-    char c = message[i];
-    if (c == '\r') {
-      if (i + 1 < message.size() && message[i + 1] == '\n') {
-        ++i;
-      } else {
-        ++bare;
-      }
-    } else if (c == '\n') {
-      ++bare;
-    }
+  // memchr runs (a message is mostly long stretches without line ends): first whether
+  // there is any bare CR or LF at all, then the copy line by line.
+  const char* p = message.data();
+  const size_t n = message.size();
+  bool bare = false;
+  for (const char* c = p; !bare && (c = static_cast<const char*>(std::memchr(c, '\n', p + n - c)));
+       ++c) {
+    bare = c == p || c[-1] != '\r';
   }
-  if (bare == 0) return message;
+  for (const char* c = p; !bare && (c = static_cast<const char*>(std::memchr(c, '\r', p + n - c)));
+       ++c) {
+    bare = c + 1 == p + n || c[1] != '\n';
+  }
+  if (!bare) return message;
   std::string out;
-  out.reserve(message.size() + bare);
-  for (size_t i = 0; i < message.size(); ++i) {
-    char c = message[i];
-    if (c == '\r') {
+  out.reserve(n + n / 32 + 16);
+  size_t i = 0;
+  while (i < n) {
+    const char* lf = static_cast<const char*>(std::memchr(p + i, '\n', n - i));
+    size_t end = lf ? static_cast<size_t>(lf - p) : n;  // the line is [i, end)
+    // A CR right before the LF belongs to it; any other CR ends a line of its own.
+    size_t text_end = lf && end > i && p[end - 1] == '\r' ? end - 1 : end;
+    while (i < text_end) {
+      const char* cr = static_cast<const char*>(std::memchr(p + i, '\r', text_end - i));
+      size_t stop = cr ? static_cast<size_t>(cr - p) : text_end;
+      out.append(p + i, stop - i);
+      if (!cr) {
+        i = text_end;
+        break;
+      }
       out += "\r\n";
-      if (i + 1 < message.size() && message[i + 1] == '\n') ++i;
-    } else if (c == '\n') {
-      out += "\r\n";
-    } else {
-      out += c;
+      i = stop + 1;
     }
+    if (lf) out += "\r\n";
+    i = end + 1;
   }
   return out;
 }

@@ -125,7 +125,13 @@ class FsBlobStore final : public BlobStore {
     return dir_ + "/" + id.substr(0, 2) + "/" + id;
   }
 
-  // The root and its missing ancestors.
+  // The root and its missing ancestors, then all 256 fan-out directories, so a put()
+  // never creates (and syncs) a directory. Whoever creates fan-out directories fsyncs the
+  // root and then leaves the marker file kFanoutMarker: with the marker there, every
+  // directory it saw is durable. Without it (another process created some and died
+  // before its fsync, or an older layout), this process syncs the root itself. Once per
+  // process.
+  static constexpr const char* kFanoutMarker = ".fanout-synced";
   Status ensure_root() {
     if (root_ok_) return {};
     if (!fs_.exists(dir_)) {
@@ -140,6 +146,28 @@ class FsBlobStore final : public BlobStore {
         if (auto st = fs_.sync_dir(base::parent_dir(*it)); !st) return st;
       }
     }
+    auto names = fs_.list(dir_);
+    if (!names) return names.error();
+    std::set<std::string> present(names->begin(), names->end());
+    bool synced = present.count(kFanoutMarker) > 0;
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::vector<std::string> fanout;
+    for (int i = 0; i < 256; ++i) {
+      std::string name{kHex[i >> 4], kHex[i & 15]};
+      if (!present.count(name)) {
+        if (auto st = fs_.make_dir(dir_ + "/" + name); !st) return st;
+        synced = false;
+      }
+      fanout.push_back(dir_ + "/" + name);
+    }
+    if (!synced) {
+      if (auto st = fs_.sync_dir(dir_); !st) return st;
+      // Not synced itself: a marker lost in a crash only costs the next process a sync.
+      auto marker = fs_.create(dir_ + "/" + kFanoutMarker, /*exclusive=*/false);
+      if (marker) (void)(*marker)->close();
+    }
+    std::lock_guard lock(mu_);
+    known_dirs_.insert(fanout.begin(), fanout.end());
     root_ok_ = true;
     return {};
   }

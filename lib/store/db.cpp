@@ -54,11 +54,17 @@ base::Result<PgOpen> pgsql_module() {
     if (n > 0) self.assign(buf, static_cast<size_t>(n));
   }
   if (auto slash = self.rfind('/'); slash != std::string::npos) {
-    candidates.push_back(self.substr(0, slash + 1) + POSTERN_PGSQL_MODULE);
-    candidates.push_back(self.substr(0, slash + 1) + "../lib/" + POSTERN_PGSQL_MODULE);
+    std::string dir = self.substr(0, slash + 1);
+    candidates.push_back(dir + POSTERN_PGSQL_MODULE);
+    dir += "../lib/";  // appended: GCC 12 warns falsely on a + b + c of literals
+    dir += POSTERN_PGSQL_MODULE;
+    candidates.push_back(std::move(dir));
   }
 #ifdef POSTERN_INSTALL_LIBDIR
-  candidates.push_back(std::string(POSTERN_INSTALL_LIBDIR) + "/" + POSTERN_PGSQL_MODULE);
+  std::string installed = POSTERN_INSTALL_LIBDIR;
+  installed += "/";
+  installed += POSTERN_PGSQL_MODULE;
+  candidates.push_back(std::move(installed));
 #endif
   candidates.push_back(POSTERN_PGSQL_MODULE);
   std::string errors;
@@ -151,10 +157,10 @@ base::Result<std::unique_ptr<Db>> open_db(const std::string& url, const DbOption
 
 base::Status with_transaction(Db& db, Access access,
                               const std::function<base::Status(Db&)>& body, int attempts) {
-  thread_local std::minstd_rand rng(std::random_device{}());
   base::Status last;
   for (int i = 0; i < attempts; ++i) {
     if (i > 0) {
+      thread_local std::minstd_rand rng(std::random_device{}());  // seeded on a first retry
       // Randomized backoff: 1-4 ms at first, growing to at most ~100 ms.
       int cap = std::min(100, 4 << std::min(i, 5));
       std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % cap));

@@ -1,6 +1,8 @@
 // The SQLite engine of the Db seam: one connection, WAL, statements cached by text.
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <unordered_map>
@@ -10,8 +12,57 @@
 namespace postern::store::internal {
 namespace {
 
-// The WAL size (in pages) at which a commit checkpoints it (SQLite's default).
+// The WAL size (in pages) at which a commit checkpoints it. Every process that opens the
+// store first reads and checksums the whole WAL (SQLite rebuilds its index in -shm when it
+// is the only connection), so a short-lived process pays for a long WAL; SQLite's default
+// is 1000.
 constexpr int kWalCheckpointPages = 256;
+
+// The default VFS with one change. SQLite opens the WAL with O_CREAT every time and then
+// fsyncs its directory at the connection's first commit, so that a newly created WAL's
+// directory entry is durable before a commit depends on it: one more fsync per process,
+// which for store-deliver (a process per message) is one per delivery. Here the process
+// that opens a WAL without the mark below fsyncs the directory itself at open and then
+// marks the file (an extended attribute, so the mark belongs to this inode and a WAL
+// deleted and created again is unmarked); a marked WAL is opened without
+// SQLITE_OPEN_CREATE, which skips SQLite's directory sync. Where extended attributes are
+// not supported, SQLite's own behaviour stays.
+constexpr const char* kWalDirSynced = "user.postern.dir-synced";
+
+sqlite3_vfs* durable_wal_vfs() {
+  static sqlite3_vfs vfs = [] {
+    sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
+    sqlite3_vfs v = *base;
+    v.zName = "postern-unix";
+    v.pAppData = base;
+    v.xOpen = [](sqlite3_vfs* self, const char* name, sqlite3_file* file, int flags,
+                 int* out_flags) -> int {
+      auto* base = static_cast<sqlite3_vfs*>(self->pAppData);
+      const bool wal = name && (flags & SQLITE_OPEN_WAL) && (flags & SQLITE_OPEN_CREATE);
+      if (wal) {
+        char mark = 0;
+        if (getxattr(name, kWalDirSynced, &mark, 1) == 1 && mark == '1') {
+          int rc = base->xOpen(base, name, file, flags & ~SQLITE_OPEN_CREATE, out_flags);
+          if (rc == SQLITE_OK) return rc;  // else removed meanwhile: create it as usual
+        }
+      }
+      int rc = base->xOpen(base, name, file, flags, out_flags);
+      if (rc != SQLITE_OK || !wal) return rc;
+      std::string dir(name);
+      auto slash = dir.find_last_of('/');
+      dir = slash == std::string::npos ? "." : dir.substr(0, slash + 1);
+      int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd >= 0) {
+        if (fsync(fd) == 0) (void)setxattr(name, kWalDirSynced, "1", 1, 0);
+        close(fd);
+      }
+      return rc;
+    };
+    sqlite3_vfs_register(&v, 0);
+    return v;
+  }();
+  return &vfs;
+}
 
 class SqliteDb final : public Db {
  public:
@@ -199,7 +250,7 @@ base::Result<std::unique_ptr<Db>> open_sqlite(const std::string& path, const DbO
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (options.create) flags |= SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags,
-                           options.vfs.empty() ? nullptr : options.vfs.c_str());
+                           options.vfs.empty() ? durable_wal_vfs()->zName : options.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close_v2(raw);

@@ -6,10 +6,13 @@
 #include "store/db.h"
 
 #include <stdlib.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -569,6 +572,44 @@ INSTANTIATE_TEST_SUITE_P(Engines, DbTest, ::testing::Values(Engine::kSqlite, Eng
                          [](const ::testing::TestParamInfo<Engine>& info) {
                            return info.param == Engine::kSqlite ? "sqlite" : "postgres";
                          });
+
+// SQLite: the WAL's directory entry is synced once, by the process that first opens it,
+// which marks the file; later openers skip SQLite's own directory sync (db_sqlite.cpp).
+TEST(SqliteWal, FirstOpenerSyncsTheDirectoryAndMarksTheWal) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "db-test.XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  std::string url = "sqlite:" + tmpl + "/store.db", wal = tmpl + "/store.db-wal";
+  {
+    auto db = postern::store::open_db(url);
+    ASSERT_TRUE(db) << db.error().message();
+    ASSERT_TRUE((*db)->exec_script("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)"));
+  }
+  char mark[4] = {};
+  ssize_t n = getxattr(wal.c_str(), "user.postern.dir-synced", mark, sizeof mark);
+  if (n < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP)) {
+    std::filesystem::remove_all(tmpl);
+    GTEST_SKIP() << "no user extended attributes on " << tmpl;
+  }
+  ASSERT_EQ(n, 1) << strerror(errno);
+  EXPECT_EQ(mark[0], '1');
+  // A WAL deleted (after a checkpoint) and created again is new and unmarked until its
+  // directory is synced.
+  {
+    auto db = postern::store::open_db(url);
+    ASSERT_TRUE(db && (*db)->exec_script("PRAGMA wal_checkpoint(TRUNCATE)"));
+  }
+  ASSERT_EQ(unlink(wal.c_str()), 0);
+  {
+    auto db = postern::store::open_db(url);
+    ASSERT_TRUE(db) << db.error().message();
+    ASSERT_TRUE((*db)->exec_script("INSERT INTO t VALUES (2)"));
+    auto rows = (*db)->query("SELECT count(*) FROM t");
+    ASSERT_TRUE(rows);
+    EXPECT_EQ((*rows)[0].i64(0), 2);
+  }
+  EXPECT_EQ(getxattr(wal.c_str(), "user.postern.dir-synced", mark, sizeof mark), 1);
+  std::filesystem::remove_all(tmpl);
+}
 
 // Connection failures need no server.
 TEST(PostgresOpen, FailureIsUnavailableAndHidesThePassword) {

@@ -11,6 +11,7 @@
 #include "mail/message.h"
 #include "mail/message_json.h"
 #include "mail/transfer.h"
+#include "mail/writer.h"
 
 namespace postern::mail {
 namespace {
@@ -77,6 +78,34 @@ TEST(Transfer, Base64SizeAndCleanCheckAgreeWithTheDecoder) {
   }
   std::string padded = big + "QQ==\r\n";
   EXPECT_EQ(base64_decoded_size(padded), decode_base64(padded).data.size());
+}
+
+TEST(Writer, ToCrlfEndsEveryLineWithCrlf) {
+  using postern::mail::to_crlf;
+  EXPECT_EQ(to_crlf("a\nb\r\nc\rd"), "a\r\nb\r\nc\r\nd");
+  EXPECT_EQ(to_crlf("\r\r\n\n"), "\r\n\r\n\r\n");
+  EXPECT_EQ(to_crlf("x\r"), "x\r\n");
+  EXPECT_EQ(to_crlf(""), "");
+  // Against the obvious byte loop: a CRLF pair stays, any other CR or LF becomes CRLF.
+  uint32_t seed = 4711;
+  for (int n = 0; n < 20000; ++n) {
+    std::string in;
+    size_t len = n % 70;
+    for (size_t i = 0; i < len; ++i) {
+      seed = seed * 1103515245 + 12345;
+      in += "\r\nab"[(seed >> 16) % 4];
+    }
+    std::string want;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '\r' || in[i] == '\n') {
+        want += "\r\n";
+        if (in[i] == '\r' && i + 1 < in.size() && in[i + 1] == '\n') ++i;
+      } else {
+        want += in[i];
+      }
+    }
+    ASSERT_EQ(to_crlf(in), want) << testing::PrintToString(in);
+  }
 }
 
 TEST(Message, MultipartWithPreambleAndEpilogue) {
