@@ -385,7 +385,8 @@ class Checker {
         "(SELECT count(*) FROM email_words w WHERE w.email_id = e.id) FROM email e "
         "WHERE (NOT EXISTS (SELECT 1 FROM email_text t WHERE t.email_id = e.id) OR "
         "NOT EXISTS (SELECT 1 FROM email_words w WHERE w.email_id = e.id)) AND "
-        "NOT EXISTS (SELECT 1 FROM email_pending q WHERE q.email_id = e.id)" + where +
+        "NOT EXISTS (SELECT 1 FROM email_pending q WHERE q.account_id = e.account_id AND "
+        "q.email_id = e.id)" + where +
             " ORDER BY e.id",
         p);
     if (!unindexed) return unindexed.error();
@@ -409,7 +410,7 @@ class Checker {
         if (still->empty()) return nothing_to_do();
         auto q = tx.exec(
             "INSERT INTO email_pending (email_id, account_id) VALUES (?, ?) "
-            "ON CONFLICT (email_id) DO NOTHING",
+            "ON CONFLICT DO NOTHING",
             {Value(email), Value(account)});
         if (!q) return q.error();
         return {};

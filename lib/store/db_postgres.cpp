@@ -416,20 +416,29 @@ class PgDb final : public Db {
     return base::Error::internal("PostgreSQL: " + msg);
   }
 
+  // A statement's first run is unnamed (one round trip: parse, bind, execute); its second
+  // prepares it, and later runs reuse the plan. A process that runs each statement once
+  // (store-deliver) never pays the extra round trip of preparing.
   base::Result<const Statement*> statement(std::string_view sql) {
     std::string key(sql);
     auto it = statements_.find(key);
-    if (it != statements_.end()) return &it->second;
-    Statement st;
-    st.text = number_placeholders(sql, &st.nparams);
-    if (statements_.size() < kMaxPrepared) {
-      st.name = "postern_" + std::to_string(++prepared_count_);
-      ResultPtr res(PQprepare(conn_, st.name.c_str(), st.text.c_str(), 0, nullptr));
-      if (auto ok = check(res.get()); !ok) return ok.error();
+    if (it == statements_.end()) {
+      Statement st;
+      st.text = number_placeholders(sql, &st.nparams);
+      if (statements_.size() >= kMaxPrepared) {
+        unnamed_ = std::move(st);
+        return &unnamed_;
+      }
       return &statements_.emplace(std::move(key), std::move(st)).first->second;
     }
-    unnamed_ = std::move(st);
-    return &unnamed_;
+    Statement& st = it->second;
+    if (st.name.empty()) {
+      std::string name = "postern_" + std::to_string(++prepared_count_);
+      ResultPtr res(PQprepare(conn_, name.c_str(), st.text.c_str(), 0, nullptr));
+      if (auto ok = check(res.get()); !ok) return ok.error();
+      st.name = std::move(name);
+    }
+    return &st;
   }
 
   base::Result<ResultPtr> run(std::string_view sql, const Params& params) {

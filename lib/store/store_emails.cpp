@@ -101,8 +101,9 @@ Status StoreImpl::destroy_email(Db& tx, Id account, Id email, int64_t modseq) {
   for (const Row& r : *boxes) {
     if (auto st = unlink_member(tx, account, email, r.i64(0), modseq); !st) return st;
   }
+  POSTERN_TRY(tx.exec("DELETE FROM email_pending WHERE account_id = ? AND email_id = ?",
+                      {Value(account), Value(email)}));
   static const char* kDeletes[] = {
-      "DELETE FROM email_pending WHERE email_id = ?",
       "DELETE FROM email_header WHERE email_id = ?",
       "DELETE FROM email_words WHERE email_id = ?",
       "DELETE FROM email_text WHERE email_id = ?",
@@ -146,10 +147,12 @@ Result<Delivered> StoreImpl::deliver(const Delivery& d) {
   Delivered out;
   // 3. One transaction for the rows.
   auto st = with_transaction(*db_, Access::kWrite, [&](Db& tx) -> Status {
+    // The account's row lock, its next modseq and its usage in one statement (an over
+    // quota delivery rolls the whole transaction back).
     auto acct = tx.query(
-        "UPDATE account SET modseq = modseq + 1 WHERE id = ? "
-        "RETURNING modseq, used_bytes, quota_bytes, address",
-        {Value(d.account_id)});
+        "UPDATE account SET modseq = modseq + 1, used_bytes = used_bytes + ? WHERE id = ? "
+        "RETURNING modseq, used_bytes - ?, quota_bytes, address",
+        {Value(size), Value(d.account_id), Value(size)});
     if (!acct) return acct.error();
     if (acct->empty()) return Error::no_user("no account with id " + std::to_string(d.account_id));
     const int64_t modseq = (*acct)[0].i64(0);
@@ -233,8 +236,6 @@ Result<Delivered> StoreImpl::deliver(const Delivery& d) {
         !s) {
       return s;
     }
-    POSTERN_TRY(tx.exec("UPDATE account SET used_bytes = used_bytes + ? WHERE id = ?",
-                        {Value(size), Value(d.account_id)}));
     // The size too: a row adopted by sweep_blobs() from a stray file was recorded as 0.
     POSTERN_TRY(
         tx.exec("INSERT INTO blob (id, size, refs, orphaned_at) VALUES (?, ?, 1, NULL) "

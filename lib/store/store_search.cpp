@@ -371,8 +371,9 @@ Result<size_t> StoreImpl::index_pending(std::optional<Id> account, size_t max) {
     auto st = with_transaction(*db_, Access::kWrite, [&](Db& tx) -> base::Status {
       claimed = 0;  // a retried transaction starts over
       for (const Item& it : items) {
-        auto mine = tx.query("DELETE FROM email_pending WHERE email_id = ? RETURNING email_id",
-                             {Value(it.email)});
+        auto mine = tx.query(
+            "DELETE FROM email_pending WHERE account_id = ? AND email_id = ? RETURNING email_id",
+            {Value(it.account), Value(it.email)});
         if (!mine) return mine.error();
         if (mine->empty()) continue;  // indexed by someone else, or destroyed
         POSTERN_TRY(write_index(tx, it.email, it.account, it.rows));
