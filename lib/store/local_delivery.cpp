@@ -43,38 +43,15 @@ bool looks_like_message(std::string_view msg) {
   return true;
 }
 
-// Delivery needs a mailbox's id and path only. Store::mailbox_by_role() and
-// find_mailbox() also count the mailbox's messages and unseen messages, a scan of all its
-// members on every delivery (10,000 messages in the Inbox: 10,000 rows read per message),
-// so the exact lookups here read the mailbox row alone, by the (account, role) and
-// (account, path) indexes.
-base::Result<std::optional<Mailbox>> mailbox_row(Store& store, Id account, const char* column,
-                                                 std::string_view value) {
-  auto rows = store.db().query(std::string("SELECT id, path FROM mailbox WHERE account_id = ? AND ") +
-                                   column + " = ?",
-                               {Value(account), Value(value)});
-  if (!rows) return rows.error();
-  if (rows->empty()) return std::optional<Mailbox>();
-  Mailbox m;
-  m.id = (*rows)[0].i64(0);
-  m.account_id = account;
-  m.path = (*rows)[0].str(1);
-  return std::optional<Mailbox>(std::move(m));
-}
-
-base::Result<std::optional<Mailbox>> by_role(Store& store, Id account, Role role) {
-  return mailbox_row(store, account, "role", role_name(role));
-}
-
 base::Result<Mailbox> choose_mailbox(Store& store, Id account, std::string_view detail,
                                      bool junk, const DeliveryOptions& o) {
   if (junk) {
-    auto m = by_role(store, account, Role::kJunk);
+    auto m = store.mailbox_by_role(account, Role::kJunk);
     if (!m) return m.error();
     if (*m) return **m;
   }
   if (!o.mailbox.empty()) {
-    auto m = mailbox_row(store, account, "path", o.mailbox);
+    auto m = store.find_mailbox(account, o.mailbox);
     if (!m) return m.error();
     if (!*m) {
       m = store.find_mailbox_nocase(account, o.mailbox);
@@ -88,7 +65,7 @@ base::Result<Mailbox> choose_mailbox(Store& store, Id account, std::string_view 
     if (!m) return m.error();
     if (*m) return **m;
   }
-  auto inbox = by_role(store, account, Role::kInbox);
+  auto inbox = store.mailbox_by_role(account, Role::kInbox);
   if (!inbox) return inbox.error();
   if (!*inbox) return base::Error::temporary("account has no Inbox");
   return **inbox;

@@ -114,6 +114,8 @@ struct Mailbox {
   uint32_t uid_next = 1;
   int64_t modseq = 0;  // highest modseq of anything in this mailbox
   int sort_order = 0;
+  // Counted by mailboxes() only (a pass over the members); lookups of one mailbox by
+  // path, role or id leave them 0.
   uint32_t total = 0;   // messages in it
   uint32_t unseen = 0;  // without $seen
 };

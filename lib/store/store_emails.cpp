@@ -179,12 +179,15 @@ Result<Delivered> StoreImpl::deliver(const Delivery& d) {
     std::optional<Id> thread;
     std::vector<std::string> ids = im.refs;
     if (!im.message_id.empty()) ids.push_back(im.message_id);
+    // The rows of one Message-ID (a few at most), min() taken here: asked for
+    // min(thread_id), SQLite walks the (account, thread) index in thread order testing
+    // every email's Message-ID, a scan of the account per delivery.
     for (const std::string& ref : ids) {
-      auto t = tx.query("SELECT min(thread_id) FROM email WHERE account_id = ? AND message_id = ?",
+      auto t = tx.query("SELECT thread_id FROM email WHERE account_id = ? AND message_id = ?",
                         {Value(d.account_id), Value(ref)});
       if (!t) return t.error();
-      if (!t->empty() && !(*t)[0].is_null(0)) {
-        Id found = (*t)[0].i64(0);
+      for (const Row& r : *t) {
+        Id found = r.i64(0);
         if (!thread || found < *thread) thread = found;
       }
     }

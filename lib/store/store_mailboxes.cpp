@@ -73,8 +73,13 @@ Result<std::optional<Mailbox>> StoreImpl::mailbox_where(Db& tx, Id account, std:
                                                         const Params& params) {
   Params p{Value(account)};
   p.insert(p.end(), params.begin(), params.end());
-  auto rows = tx.query(
-      mailbox_select_with_counts() + " WHERE m.account_id = ? AND " + std::string(where), p);
+  // No counts: they take a pass over the mailbox's members, and a lookup by path, role
+  // or id is on every delivery's path (see Mailbox::total).
+  std::string sql = "SELECT ";  // appended: GCC 12 warns falsely on a + b + c of literals
+  sql += kMailboxColumns;
+  sql += " FROM mailbox m WHERE m.account_id = ? AND ";
+  sql += where;
+  auto rows = tx.query(sql, p);
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<Mailbox>();
   return std::optional<Mailbox>(mailbox_from_row((*rows)[0]));
@@ -305,13 +310,20 @@ Result<std::optional<Mailbox>> StoreImpl::mailbox_by_role(Id account, Role role)
 Result<std::optional<Mailbox>> StoreImpl::find_mailbox_nocase(Id account, std::string_view path) {
   auto exact = find_mailbox(account, path);
   if (!exact || *exact) return exact;
-  auto all = mailboxes(account);
-  if (!all) return all.error();
+  // Every mailbox row, without counts (as mailbox_where); the first match in path byte
+  // order, as mailboxes() lists them.
+  std::string sql = "SELECT ";
+  sql += kMailboxColumns;
+  sql += " FROM mailbox m WHERE m.account_id = ?";
+  auto rows = db_->query(sql, {Value(account)});
+  if (!rows) return rows.error();
   std::string want = fold(path);
-  for (Mailbox& m : *all) {
-    if (fold(m.path) == want) return std::optional<Mailbox>(std::move(m));
+  std::optional<Mailbox> best;
+  for (const Row& r : *rows) {
+    Mailbox m = mailbox_from_row(r);
+    if (fold(m.path) == want && (!best || m.path < best->path)) best = std::move(m);
   }
-  return std::optional<Mailbox>();
+  return best;
 }
 
 }  // namespace postern::store::internal
