@@ -206,7 +206,7 @@ def sqlite_mode(args):
                  % (mid, acked_times[mid], len(got)))
             continue
         blob_id, size = got[0]
-        path = os.path.join(blobs, blob_id[:2], blob_id[2:4], blob_id)
+        path = os.path.join(blobs, blob_id[:2], blob_id)
         try:
             with open(path, "rb") as f:
                 stored = f.read()
