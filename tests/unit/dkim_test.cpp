@@ -14,6 +14,7 @@
 
 #include "auth/dkim.h"
 #include "dns/zone_resolver.h"
+#include "line_soup.h"
 #include "test_files.h"
 
 namespace postern::auth::dkim {
@@ -134,14 +135,7 @@ TEST(DkimCanon, EmptyAndUnterminatedBodies) {
   EXPECT_EQ(to_crlf("\n"), "\r\n");
   // Against the obvious byte loop, over strings of CR, LF and text of every length up to
   // a few vector widths (the scan goes sixteen bytes at a time).
-  uint32_t seed = 12345;
-  for (int n = 0; n < 20000; ++n) {
-    std::string in;
-    size_t len = n % 70;
-    for (size_t i = 0; i < len; ++i) {
-      seed = seed * 1103515245 + 12345;
-      in += "\r\nab"[(seed >> 16) % 4];
-    }
+  for (const std::string& in : line_soup(12345, 20000)) {
     std::string want;
     for (size_t i = 0; i < in.size(); ++i) {
       if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) want += '\r';

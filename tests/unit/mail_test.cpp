@@ -12,6 +12,7 @@
 #include "mail/message_json.h"
 #include "mail/transfer.h"
 #include "mail/writer.h"
+#include "line_soup.h"
 
 namespace postern::mail {
 namespace {
@@ -87,14 +88,7 @@ TEST(Writer, ToCrlfEndsEveryLineWithCrlf) {
   EXPECT_EQ(to_crlf("x\r"), "x\r\n");
   EXPECT_EQ(to_crlf(""), "");
   // Against the obvious byte loop: a CRLF pair stays, any other CR or LF becomes CRLF.
-  uint32_t seed = 4711;
-  for (int n = 0; n < 20000; ++n) {
-    std::string in;
-    size_t len = n % 70;
-    for (size_t i = 0; i < len; ++i) {
-      seed = seed * 1103515245 + 12345;
-      in += "\r\nab"[(seed >> 16) % 4];
-    }
+  for (const std::string& in : line_soup(4711, 20000)) {
     std::string want;
     for (size_t i = 0; i < in.size(); ++i) {
       if (in[i] == '\r' || in[i] == '\n') {
