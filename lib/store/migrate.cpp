@@ -383,6 +383,12 @@ class Copier {
       return st.error();
     }
     if (auto st = finish(); !st) return st.error();
+    // PostgreSQL plans from table statistics, and a bulk load leaves none until
+    // autovacuum gets to it: gather them now, as after pg_restore. (SQLite plans without
+    // statistics by design; the store's queries are written for that.)
+    if (dst_.engine() == Engine::kPostgres) {
+      if (auto st = dst_.exec_script("ANALYZE"); !st) return st.error();
+    }
     report_.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report_;
