@@ -133,9 +133,6 @@ ParsedKey parse_key_record(std::string_view txt);
 
 // ---------------------------------------------------------------- canonicalization
 
-// LF (and lone CR-less LF) line ends become CRLF; existing CRLF stays.
-std::string to_crlf(std::string_view message);
-
 // RFC 6376 3.4.2: "name:value\r\n" for a relaxed header (name lower-cased, value unfolded,
 // WSP runs to one SP, trimmed). `field` is the whole raw field including its line break.
 std::string canon_header(std::string_view field, Canon c);

@@ -10,6 +10,7 @@
 #include "mail/header.h"
 #include "auth/dkim_internal.h"
 #include "mail/message.h"
+#include "mail/writer.h"
 
 namespace postern::auth::dkim {
 
@@ -139,51 +140,6 @@ const EVP_MD* digest_of(Algorithm a) {
 
 }  // namespace
 
-namespace {
-
-// The first LF at or after `from` that no CR precedes, or npos. Sixteen bytes at a time
-// (as find_untidy): a CRLF message has an LF on every line, and a memchr call per line
-// costs more than this scan.
-size_t find_bare_lf(std::string_view s, size_t from) {
-  using Bytes16 = unsigned char __attribute__((vector_size(16)));
-  const char* p = s.data();
-  size_t i = from;
-  if (i == 0 && !s.empty()) {
-    if (p[0] == '\n') return 0;
-    i = 1;
-  }
-  for (; i + 16 <= s.size(); i += 16) {  // lane k: byte i + k and the byte before it
-    Bytes16 here, prev;
-    std::memcpy(&here, p + i, sizeof here);
-    std::memcpy(&prev, p + i - 1, sizeof prev);
-    auto bare = (here == '\n') & (prev != '\r');
-    uint64_t lanes[2];
-    std::memcpy(lanes, &bare, sizeof lanes);
-    if ((lanes[0] | lanes[1]) != 0) break;  // the byte loop below finds which one
-  }
-  for (; i < s.size(); ++i) {
-    if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) return i;
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
-
-std::string to_crlf(std::string_view message) {
-  std::string out;
-  out.reserve(message.size() + message.size() / 32);
-  // Copy runs between bare LFs in one append each; a CRLF message is a single copy.
-  size_t start = 0;
-  for (size_t nl = find_bare_lf(message, 0); nl != std::string_view::npos;
-       nl = find_bare_lf(message, nl + 1)) {
-    out.append(message.data() + start, nl - start);
-    out += "\r\n";
-    start = nl + 1;
-  }
-  out.append(message.data() + start, message.size() - start);
-  return out;
-}
-
 // RFC 6376 3.4.1 (simple) and 3.4.2 (relaxed).
 std::string canon_header(std::string_view field, Canon c) {
   if (c == Canon::kSimple) return std::string(field);
@@ -266,11 +222,13 @@ base::Result<SplitMessage> split_crlf(std::string crlf) {
 }  // namespace
 
 base::Result<SplitMessage> split_message(std::string_view message) {
-  return split_crlf(to_crlf(message));
+  return split_crlf(mail::lf_to_crlf(message));
 }
 
 base::Result<SplitMessage> split_message(std::string&& message) {
-  if (find_bare_lf(message, 0) != std::string_view::npos) return split_crlf(to_crlf(message));
+  if (mail::find_bare_lf(message) != std::string_view::npos) {
+    return split_crlf(mail::lf_to_crlf(message));
+  }
   return split_crlf(std::move(message));
 }
 

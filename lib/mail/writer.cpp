@@ -3,6 +3,7 @@
 #include "mail/writer.h"
 
 #include <cstring>
+#include <cstdint>
 
 #include <algorithm>
 #include <cstdio>
@@ -534,6 +535,46 @@ std::string to_crlf(std::string message) {
     if (lf) out += "\r\n";
     i = end + 1;
   }
+  return out;
+}
+
+// Sixteen bytes at a time (as find_untidy in lib/auth): a CRLF message has an LF on every
+// line, and a memchr call per line costs more than this scan.
+size_t find_bare_lf(std::string_view s, size_t from) {
+  using Bytes16 = unsigned char __attribute__((vector_size(16)));
+  const char* p = s.data();
+  size_t i = from;
+  if (i == 0 && !s.empty()) {
+    if (p[0] == '\n') return 0;
+    i = 1;
+  }
+  for (; i + 16 <= s.size(); i += 16) {  // lane k: byte i + k and the byte before it
+    Bytes16 here, prev;
+    std::memcpy(&here, p + i, sizeof here);
+    std::memcpy(&prev, p + i - 1, sizeof prev);
+    auto bare = (here == '\n') & (prev != '\r');
+    uint64_t lanes[2];
+    std::memcpy(lanes, &bare, sizeof lanes);
+    if ((lanes[0] | lanes[1]) != 0) break;  // the byte loop below finds which one
+  }
+  for (; i < s.size(); ++i) {
+    if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) return i;
+  }
+  return std::string_view::npos;
+}
+
+std::string lf_to_crlf(std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + message.size() / 32);
+  // Copy runs between bare LFs in one append each; a CRLF message is a single copy.
+  size_t start = 0;
+  for (size_t nl = find_bare_lf(message, 0); nl != std::string_view::npos;
+       nl = find_bare_lf(message, nl + 1)) {
+    out.append(message.data() + start, nl - start);
+    out += "\r\n";
+    start = nl + 1;
+  }
+  out.append(message.data() + start, message.size() - start);
   return out;
 }
 

@@ -88,4 +88,10 @@ std::string match_line_ending(std::string fields, std::string_view message);
 // already canonical.
 std::string to_crlf(std::string message);
 
+// Only bare LFs become CRLF; a bare CR stays (DKIM canonicalization and mailbox import
+// keep the bytes otherwise as they are).
+std::string lf_to_crlf(std::string_view message);
+// The first LF at or after `from` that no CR precedes, or npos.
+size_t find_bare_lf(std::string_view s, size_t from = 0);
+
 }  // namespace postern::mail

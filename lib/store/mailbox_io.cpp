@@ -17,6 +17,7 @@
 #include "mail/maildir.h"
 #include "mail/mbox.h"
 #include "mail/message.h"
+#include "mail/writer.h"
 
 namespace postern::store::io {
 
@@ -40,16 +41,6 @@ std::string_view format_name(Format f) {
     case Format::kEml: return "eml";
   }
   return "";
-}
-
-std::string to_crlf(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() + bytes.size() / 32);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) out += '\r';
-    out += bytes[i];
-  }
-  return out;
 }
 
 std::string to_lf(std::string_view bytes) {
@@ -155,7 +146,7 @@ class Importer {
       bad(where, parsed.error());
       return {};
     }
-    std::string stored = to_crlf(bytes);
+    std::string stored = mail::lf_to_crlf(bytes);
     if (auto st = load_existing(); !st) return st;
     auto& have = existing_[mailbox];
     std::string blob = blob_id_of(stored);

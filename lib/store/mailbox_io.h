@@ -52,8 +52,7 @@ std::string_view format_name(Format f);
 // starting with "From " an mbox; a file ending in .eml one message. bad_data otherwise.
 base::Result<Format> detect_format(base::FileSystem& fs, const std::string& source);
 
-// Messages in the store: every bare LF becomes CRLF. Files: every CRLF becomes LF.
-std::string to_crlf(std::string_view bytes);
+// Files: every CRLF becomes LF (messages in the store: mail::lf_to_crlf, the reverse).
 std::string to_lf(std::string_view bytes);
 
 struct ImportStats {

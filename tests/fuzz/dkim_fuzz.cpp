@@ -6,6 +6,7 @@
 #include <string>
 
 #include "auth/dkim.h"
+#include "mail/writer.h"
 
 namespace dkim = postern::auth::dkim;
 
@@ -24,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto b = dkim::base64_decode(in)) {
     if (*dkim::base64_decode(dkim::base64_encode(*b)) != *b) __builtin_trap();  // round trip
   }
-  std::string crlf = dkim::to_crlf(in);
+  std::string crlf = postern::mail::lf_to_crlf(in);
   for (auto c : {dkim::Canon::kSimple, dkim::Canon::kRelaxed}) {
     std::string body = dkim::canon_body(crlf, c);
     // Canonicalization is idempotent (RFC 6376 3.4).

@@ -20,6 +20,7 @@
 #include "auth/arc.h"
 #include "auth/dkim.h"
 #include "dns/zone_resolver.h"
+#include "mail/writer.h"
 #include "test_files.h"
 
 namespace postern::auth::arc {
@@ -101,7 +102,7 @@ TEST(ArcSuite, Validation) {
       std::string id = kv.first.as<std::string>();
       const YAML::Node& t = kv.second;
       ++total;
-      std::string msg = dkim::to_crlf(t["message"].as<std::string>(""));
+      std::string msg = postern::mail::lf_to_crlf(t["message"].as<std::string>(""));
       std::string want = t["cv"].as<std::string>("");
       while (!want.empty() && (want.back() == '\n' || want.back() == ' ')) want.pop_back();
       if (want.empty()) want = "Fail";  // the issue: an empty expectation means Fail
@@ -145,7 +146,7 @@ TEST(ArcSuite, Signing) {
       std::string id = kv.first.as<std::string>();
       const YAML::Node& t = kv.second;
       ++total;
-      std::string msg = dkim::to_crlf(t["message"].as<std::string>(""));
+      std::string msg = postern::mail::lf_to_crlf(t["message"].as<std::string>(""));
       std::string srv = t["srv-id"].as<std::string>();
       std::string want_as = no_ws(t["AS"].as<std::string>(""));
       std::string want_ams = no_ws(t["AMS"].as<std::string>(""));

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "auth/dkim.h"
+#include "mail/writer.h"
 #include "dns/zone_resolver.h"
 #include "line_soup.h"
 #include "test_files.h"
@@ -131,8 +132,8 @@ TEST(DkimCanon, EmptyAndUnterminatedBodies) {
   EXPECT_EQ(canon_body("\r\n \r\n", Canon::kRelaxed), "");
   EXPECT_EQ(canon_body("abc", Canon::kSimple), "abc\r\n");
   EXPECT_EQ(canon_body("abc  ", Canon::kRelaxed), "abc\r\n");
-  EXPECT_EQ(to_crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
-  EXPECT_EQ(to_crlf("\n"), "\r\n");
+  EXPECT_EQ(postern::mail::lf_to_crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
+  EXPECT_EQ(postern::mail::lf_to_crlf("\n"), "\r\n");
   // Against the obvious byte loop, over strings of CR, LF and text of every length up to
   // a few vector widths (the scan goes sixteen bytes at a time).
   for (const std::string& in : line_soup(12345, 20000)) {
@@ -141,7 +142,7 @@ TEST(DkimCanon, EmptyAndUnterminatedBodies) {
       if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) want += '\r';
       want += in[i];
     }
-    ASSERT_EQ(to_crlf(in), want) << testing::PrintToString(in);
+    ASSERT_EQ(postern::mail::lf_to_crlf(in), want) << testing::PrintToString(in);
   }
   // The RFC 6376 3.4.3/3.4.4 empty-body hashes (well known).
   EXPECT_EQ(base64_encode(body_hash("", Canon::kSimple, Algorithm::kRsaSha256)),
@@ -221,7 +222,7 @@ TEST(DkimRoundTrip, TamperingFails) {
   std::string refolded = msg;
   refolded.replace(refolded.find("Folded\n\tsubject"), 15, "Folded subject");
   EXPECT_EQ(verify_with_key(refolded, 0, key_record(ed_key()), {}).result, "pass");
-  EXPECT_EQ(verify_with_key(to_crlf(msg), 0, key_record(ed_key()), {}).result, "pass");
+  EXPECT_EQ(verify_with_key(postern::mail::lf_to_crlf(msg), 0, key_record(ed_key()), {}).result, "pass");
 }
 
 TEST(DkimRoundTrip, BodyLengthAllowsAppending) {
@@ -389,7 +390,7 @@ TEST(DkimRfc8463, ReproducesSignaturesByteForByte) {
   EXPECT_EQ(rs[0].result, "pass") << rs[0].detail;
 
   // dkimpy's simple/simple signatures of the RFC 6376 message (LF file).
-  auto dk = run_verify(to_crlf(slurp(testdata("dkim-rfc8463/dkimpy-rfc6376.signed.simple.msg"))),
+  auto dk = run_verify(postern::mail::lf_to_crlf(slurp(testdata("dkim-rfc8463/dkimpy-rfc6376.signed.simple.msg"))),
                        *zone, {});
   ASSERT_EQ(dk.size(), 2u);
   EXPECT_EQ(dk[0].result, "pass") << dk[0].detail;
@@ -585,7 +586,7 @@ TEST(DkimStalwart, LastSignaturePasses) {
     std::string text = slurp(dir + f);
     size_t split = text.find("\n\n");
     auto zone = zone_from_lines(text.substr(0, split));
-    std::string msg = to_crlf(text.substr(split + 2));
+    std::string msg = postern::mail::lf_to_crlf(text.substr(split + 2));
     // Pinned clock (SOURCE.txt) for x=; 004.txt was signed (t=) five hours after that
     // instant, which upstream does not check, so the future-t= check is off here.
     auto rs = run_verify(msg, *zone, {.now = 1667843664, .clock_skew = -1});

@@ -11,6 +11,7 @@
 
 #include "base/fd.h"
 #include "base/fs.h"
+#include "mail/writer.h"
 
 namespace {
 
@@ -71,9 +72,9 @@ class MailboxIo : public ::testing::Test {
 };
 
 TEST(LineEnds, Conversions) {
-  EXPECT_EQ(io::to_crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
+  EXPECT_EQ(postern::mail::lf_to_crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
   EXPECT_EQ(io::to_lf("a\r\nb\r\nc\rd\n"), "a\nb\nc\rd\n");
-  EXPECT_EQ(io::to_crlf(io::to_lf("x\r\ny\r\n")), "x\r\ny\r\n");
+  EXPECT_EQ(postern::mail::lf_to_crlf(io::to_lf("x\r\ny\r\n")), "x\r\ny\r\n");
 }
 
 TEST_F(MailboxIo, MaildirImportStoresCrlfKeywordsAndDates) {
