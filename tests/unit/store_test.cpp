@@ -97,6 +97,19 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return o;
   }
   base::Result<std::unique_ptr<Store>> open() const { return Store::open(options()); }
+  // Closes the store and points url_ at an empty database: a new SQLite file `name`, or
+  // this test's PostgreSQL database dropped and created again.
+  void start_empty(const std::string& name) {
+    store_.reset();
+    if (GetParam() == "sqlite") {
+      url_ = "sqlite:" + dir_.path() + "/" + name + ".db";
+      return;
+    }
+    auto admin = open_db(admin_url_);
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE((*admin)->exec("DROP DATABASE " + db_name_ + " WITH (FORCE)"));
+    ASSERT_TRUE((*admin)->exec("CREATE DATABASE " + db_name_));
+  }
 
   Account make_account(const std::string& address, uint64_t quota = 0) {
     std::string domain = address.substr(address.find('@') + 1);
@@ -162,15 +175,7 @@ TEST_P(StoreTest, MigratesToCurrentVersionAndReopens) {
 
 TEST_P(StoreTest, AVersionOneStoreWithMailMigratesAndKeepsIt) {
   // A store as version 1 left it: rows in every table version 2 rebuilds (SQLite).
-  store_.reset();
-  if (GetParam() == "sqlite") {
-    url_ = "sqlite:" + dir_.path() + "/v1.db";
-  } else {
-    auto admin = open_db(admin_url_);
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->exec("DROP DATABASE " + db_name_ + " WITH (FORCE)"));
-    ASSERT_TRUE((*admin)->exec("CREATE DATABASE " + db_name_));
-  }
+  ASSERT_NO_FATAL_FAILURE(start_empty("v1"));
   {
     auto db = open_db(url_);
     ASSERT_TRUE(db) << db.error().message();
@@ -242,15 +247,7 @@ TEST_P(StoreTest, RefusesNewerSchemaWithoutTouchingIt) {
 
 TEST_P(StoreTest, ConcurrentOpenersMigrateOnce) {
   // A second, fresh store migrated by several openers at once.
-  store_.reset();
-  if (GetParam() == "sqlite") {
-    url_ = "sqlite:" + dir_.path() + "/second.db";
-  } else {
-    auto admin = open_db(admin_url_);
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->exec("DROP DATABASE " + db_name_ + " WITH (FORCE)"));
-    ASSERT_TRUE((*admin)->exec("CREATE DATABASE " + db_name_));
-  }
+  ASSERT_NO_FATAL_FAILURE(start_empty("second"));
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
   for (int i = 0; i < 4; ++i) {
