@@ -518,9 +518,100 @@ CREATE TABLE email_pending (
 );
 )SQL";
 
+// ---- version 3: the mail queue (see queue.h and postern-queue(7)) ----
+//
+// A queued message is one queue_message row (envelope, DSN parameters, state, schedule
+// and the lease queue-run takes), its recipients in queue_recipient and its bytes in
+// queue_data, written in one transaction. state is 'active' or 'hold'; a recipient's
+// status 'pending', 'delivered' or 'failed'; ret '' / 'full' / 'hdrs'; body '7bit' /
+// '8bitmime' / 'binarymime'. queue_message_due finds the due work of one state in order.
+// SQLite: the message and recipient rows are small and keyed by their primary key, so
+// WITHOUT ROWID; queue_data's rows are whole messages and stay in a rowid table.
+
+constexpr const char* kSqlite3 = R"SQL(
+CREATE TABLE queue_message (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'active',
+  next_attempt INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_until INTEGER,
+  sender TEXT NOT NULL,
+  envid TEXT NOT NULL DEFAULT '',
+  ret TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '7bit',
+  smtputf8 INTEGER NOT NULL DEFAULT 0,
+  requiretls INTEGER NOT NULL DEFAULT 0,
+  client_ip TEXT NOT NULL DEFAULT '',
+  helo TEXT NOT NULL DEFAULT '',
+  auth_user TEXT NOT NULL DEFAULT '',
+  listener TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX queue_message_due ON queue_message(state, next_attempt);
+
+CREATE TABLE queue_recipient (
+  queue_id TEXT NOT NULL REFERENCES queue_message(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  orcpt TEXT NOT NULL DEFAULT '',
+  notify INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'pending',
+  last_reply TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (queue_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE queue_data (
+  queue_id TEXT PRIMARY KEY REFERENCES queue_message(id) ON DELETE CASCADE,
+  data BLOB NOT NULL
+);
+)SQL";
+
+constexpr const char* kPostgres3 = R"SQL(
+CREATE TABLE queue_message (
+  id TEXT PRIMARY KEY,
+  created_at BIGINT NOT NULL,
+  size BIGINT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'active',
+  next_attempt BIGINT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_until BIGINT,
+  sender TEXT NOT NULL,
+  envid TEXT NOT NULL DEFAULT '',
+  ret TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '7bit',
+  smtputf8 INTEGER NOT NULL DEFAULT 0,
+  requiretls INTEGER NOT NULL DEFAULT 0,
+  client_ip TEXT NOT NULL DEFAULT '',
+  helo TEXT NOT NULL DEFAULT '',
+  auth_user TEXT NOT NULL DEFAULT '',
+  listener TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX queue_message_due ON queue_message(state, next_attempt);
+
+CREATE TABLE queue_recipient (
+  queue_id TEXT NOT NULL REFERENCES queue_message(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  orcpt TEXT NOT NULL DEFAULT '',
+  notify INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'pending',
+  last_reply TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (queue_id, idx)
+);
+
+CREATE TABLE queue_data (
+  queue_id TEXT PRIMARY KEY REFERENCES queue_message(id) ON DELETE CASCADE,
+  data BYTEA NOT NULL
+);
+)SQL";
+
 constexpr Migration kMigrations[] = {
     {1, kSqlite1, kPostgres1},
     {2, kSqlite2, kPostgres2},
+    {3, kSqlite3, kPostgres3},
 };
 
 // Any constant will do; it only has to be the same in every Postern process.
@@ -576,6 +667,17 @@ const std::vector<Table>& tables() {
       {"email_pending", {"email_id", "account_id"}, {"email_id"}, ""},
       {"blob", {"id", "size", "refs", "orphaned_at"}, {"id"}, ""},
       {"blob_data", {"id", "data", "created_at"}, {"id"}, ""},
+      {"queue_message",
+       {"id", "created_at", "size", "state", "next_attempt", "attempts", "lease_owner",
+        "lease_until", "sender", "envid", "ret", "body", "smtputf8", "requiretls", "client_ip",
+        "helo", "auth_user", "listener"},
+       {"id"},
+       ""},
+      {"queue_recipient",
+       {"queue_id", "idx", "address", "orcpt", "notify", "status", "last_reply"},
+       {"queue_id", "idx"},
+       ""},
+      {"queue_data", {"queue_id", "data"}, {"queue_id"}, ""},
   };
   return kTables;
 }

@@ -1,0 +1,469 @@
+// The mail queue (queue.h): messages in queue_message / queue_recipient / queue_data,
+// written by one transaction each batch, and the group committer.
+#include "store/queue.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <random>
+#include <utility>
+
+#include "store/db.h"
+
+namespace postern::store::queue {
+
+using base::Error;
+using base::Result;
+using base::Status;
+
+namespace {
+
+// Crockford base32: digits and upper-case letters without I, L, O and U.
+constexpr std::string_view kAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+constexpr size_t kIdLength = 16;
+constexpr size_t kTimeChars = 10;
+
+int64_t now_unix() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::string_view ret_name(Ret r) {
+  switch (r) {
+    case Ret::kFull:
+      return "full";
+    case Ret::kHeaders:
+      return "hdrs";
+    case Ret::kDefault:
+      break;
+  }
+  return "";
+}
+
+Ret parse_ret(std::string_view s) {
+  if (s == "full") return Ret::kFull;
+  if (s == "hdrs") return Ret::kHeaders;
+  return Ret::kDefault;
+}
+
+std::string_view body_name(Body b) {
+  switch (b) {
+    case Body::k8BitMime:
+      return "8bitmime";
+    case Body::kBinaryMime:
+      return "binarymime";
+    case Body::k7Bit:
+      break;
+  }
+  return "7bit";
+}
+
+Body parse_body(std::string_view s) {
+  if (s == "8bitmime") return Body::k8BitMime;
+  if (s == "binarymime") return Body::kBinaryMime;
+  return Body::k7Bit;
+}
+
+RecipientStatus parse_status(std::string_view s) {
+  if (s == "delivered") return RecipientStatus::kDelivered;
+  if (s == "failed") return RecipientStatus::kFailed;
+  return RecipientStatus::kPending;
+}
+
+// Envelope text is stored as text on both engines: valid UTF-8 (PostgreSQL refuses
+// anything else) without NUL, CR or LF (nothing an SMTP command line can carry).
+bool valid_text(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0 || c == '\r' || c == '\n') return false;
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF.
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+Status check_message(const NewMessage& m) {
+  if (!valid_queue_id(m.id)) return Error::bad_data("invalid queue id \"" + m.id + "\"");
+  const Envelope& e = m.envelope;
+  if (e.recipients.empty()) return Error::bad_data("queue message " + m.id + " has no recipients");
+  auto field = [&](std::string_view name, std::string_view v) -> Status {
+    if (valid_text(v)) return {};
+    return Error::bad_data("queue message " + m.id + ": " + std::string(name) +
+                           " is not valid UTF-8 text on one line");
+  };
+  for (auto [name, v] : {std::pair<const char*, const std::string*>{"sender", &e.sender},
+                         {"envid", &e.envid},
+                         {"client_ip", &e.client_ip},
+                         {"helo", &e.helo},
+                         {"auth_user", &e.auth_user},
+                         {"listener", &e.listener}}) {
+    if (auto st = field(name, *v); !st) return st;
+  }
+  for (const Recipient& r : e.recipients) {
+    if (r.address.empty()) return Error::bad_data("queue message " + m.id + ": empty recipient");
+    if (auto st = field("recipient", r.address); !st) return st;
+    if (auto st = field("orcpt", r.orcpt); !st) return st;
+    if (auto st = field("last_reply", r.last_reply); !st) return st;
+  }
+  return {};
+}
+
+Error not_queued(std::string_view id) {
+  return Error::no_user("no queued message " + std::string(id));
+}
+
+constexpr const char* kMessageColumns =
+    "id, created_at, size, state, next_attempt, attempts, sender, envid, ret, body, smtputf8, "
+    "requiretls, client_ip, helo, auth_user, listener";
+
+Message message_of(const Row& r) {
+  Message m;
+  m.id = r.str(0);
+  m.created_at = r.i64(1);
+  m.size = static_cast<uint64_t>(r.i64(2));
+  m.state = r.str(3) == "hold" ? State::kHold : State::kActive;
+  m.next_attempt = r.i64(4);
+  m.attempts = static_cast<int>(r.i64(5));
+  Envelope& e = m.envelope;
+  e.sender = r.str(6);
+  e.envid = r.str(7);
+  e.ret = parse_ret(r.str(8));
+  e.body = parse_body(r.str(9));
+  e.smtputf8 = r.i64(10) != 0;
+  e.requiretls = r.i64(11) != 0;
+  e.client_ip = r.str(12);
+  e.helo = r.str(13);
+  e.auth_user = r.str(14);
+  e.listener = r.str(15);
+  return m;
+}
+
+// Columns: queue_id, address, orcpt, notify, status, last_reply (ordered by idx).
+Recipient recipient_of(const Row& r) {
+  Recipient out;
+  out.address = r.str(1);
+  out.orcpt = r.str(2);
+  out.notify = static_cast<unsigned>(r.i64(3));
+  out.status = parse_status(r.str(4));
+  out.last_reply = r.str(5);
+  return out;
+}
+
+// ASCII case-insensitive substring test (addresses are compared as Postern folds them
+// elsewhere; non-ASCII bytes must match exactly).
+bool contains_nocase(std::string_view hay, std::string_view needle) {
+  if (needle.empty()) return true;
+  auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
+                        [&](char a, char b) { return lower(a) == lower(b); });
+  return it != hay.end();
+}
+
+Status update_state(Db& db, std::string_view id, std::string_view sql, const Params& params) {
+  return with_transaction(db, Access::kWrite, [&](Db& tx) -> Status {
+    auto n = tx.exec(sql, params);
+    if (!n) return n.error();
+    if (*n == 0) return not_queued(id);
+    return {};
+  });
+}
+
+}  // namespace
+
+std::string_view status_name(RecipientStatus s) {
+  switch (s) {
+    case RecipientStatus::kDelivered:
+      return "delivered";
+    case RecipientStatus::kFailed:
+      return "failed";
+    case RecipientStatus::kPending:
+      break;
+  }
+  return "pending";
+}
+
+std::string_view state_name(State s) { return s == State::kHold ? "hold" : "active"; }
+
+std::string make_queue_id() {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  uint64_t t = static_cast<uint64_t>(ms);
+  std::string id(kIdLength, '0');
+  for (size_t i = kTimeChars; i-- > 0;) {
+    id[i] = kAlphabet[t & 31];
+    t >>= 5;
+  }
+  unsigned char raw[kIdLength - kTimeChars];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    // Without OpenSSL's generator, the C++ one (the id is unique, not secret).
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    for (auto& b : raw) b = static_cast<unsigned char>(rng());
+  }
+  for (size_t i = 0; i < sizeof raw; ++i) id[kTimeChars + i] = kAlphabet[raw[i] & 31];
+  return id;
+}
+
+bool valid_queue_id(std::string_view id) {
+  return id.size() == kIdLength && std::all_of(id.begin(), id.end(), [](char c) {
+           return kAlphabet.find(c) != std::string_view::npos;
+         });
+}
+
+// ---- Queue ----
+
+Status Queue::enqueue(std::span<const NewMessage> messages) {
+  if (messages.empty()) return {};
+  for (const NewMessage& m : messages) {
+    if (auto st = check_message(m); !st) return st;
+  }
+  const int64_t now = now_unix();
+  return with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
+    for (const NewMessage& m : messages) {
+      const Envelope& e = m.envelope;
+      const int64_t created = m.created_at != 0 ? m.created_at : now;
+      auto ins = tx.exec(
+          "INSERT INTO queue_message (id, created_at, size, state, next_attempt, attempts, "
+          "sender, envid, ret, body, smtputf8, requiretls, client_ip, helo, auth_user, listener) "
+          "VALUES (?, ?, ?, 'active', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          {Value(m.id), Value(created), Value(static_cast<int64_t>(m.data.size())), Value(now),
+           Value(e.sender), Value(e.envid), Value(ret_name(e.ret)), Value(body_name(e.body)),
+           Value(e.smtputf8), Value(e.requiretls), Value(e.client_ip), Value(e.helo),
+           Value(e.auth_user), Value(e.listener)});
+      if (!ins) return ins.error();
+      for (size_t i = 0; i < e.recipients.size(); ++i) {
+        const Recipient& r = e.recipients[i];
+        auto rc = tx.exec(
+            "INSERT INTO queue_recipient (queue_id, idx, address, orcpt, notify, status, "
+            "last_reply) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            {Value(m.id), Value(static_cast<int64_t>(i)), Value(r.address), Value(r.orcpt),
+             Value(static_cast<int64_t>(r.notify)), Value(status_name(r.status)),
+             Value(r.last_reply)});
+        if (!rc) return rc.error();
+      }
+      auto data = tx.exec("INSERT INTO queue_data (queue_id, data) VALUES (?, ?)",
+                          {Value(m.id), Value(Bytes{std::string(m.data)})});
+      if (!data) return data.error();
+    }
+    return {};
+  });
+}
+
+Result<std::vector<Message>> Queue::list(const ListFilter& filter) {
+  std::vector<Message> out;
+  auto st = with_transaction(store_.db(), Access::kRead, [&](Db& tx) -> Status {
+    out.clear();
+    Params p;
+    std::string where;
+    if (filter.state) {
+      where = " WHERE m.state = ?";
+      p.emplace_back(state_name(*filter.state));
+    }
+    auto rows = tx.query(std::string("SELECT ") + kMessageColumns + " FROM queue_message m" +
+                             where + " ORDER BY m.created_at, m.id",
+                         p);
+    if (!rows) return rows.error();
+    auto rcpts = tx.query(
+        "SELECT r.queue_id, r.address, r.orcpt, r.notify, r.status, r.last_reply "
+        "FROM queue_recipient r JOIN queue_message m ON m.id = r.queue_id" +
+            where + " ORDER BY r.queue_id, r.idx",
+        p);
+    if (!rcpts) return rcpts.error();
+    std::map<std::string, std::vector<Recipient>, std::less<>> by_id;
+    for (const Row& r : *rcpts) by_id[r.str(0)].push_back(recipient_of(r));
+    for (const Row& r : *rows) {
+      Message m = message_of(r);
+      if (auto it = by_id.find(m.id); it != by_id.end())
+        m.envelope.recipients = std::move(it->second);
+      if (!contains_nocase(m.envelope.sender, filter.sender_contains)) continue;
+      if (!filter.recipient_contains.empty() &&
+          std::none_of(m.envelope.recipients.begin(), m.envelope.recipients.end(),
+                       [&](const Recipient& rc) {
+                         return contains_nocase(rc.address, filter.recipient_contains);
+                       })) {
+        continue;
+      }
+      out.push_back(std::move(m));
+      if (filter.limit != 0 && out.size() >= filter.limit) break;
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+Result<std::optional<Message>> Queue::get(std::string_view id) {
+  std::optional<Message> out;
+  auto st = with_transaction(store_.db(), Access::kRead, [&](Db& tx) -> Status {
+    out.reset();
+    auto rows = tx.query(
+        std::string("SELECT ") + kMessageColumns + " FROM queue_message WHERE id = ?", {Value(id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return {};
+    Message m = message_of((*rows)[0]);
+    auto rcpts = tx.query(
+        "SELECT queue_id, address, orcpt, notify, status, last_reply FROM queue_recipient "
+        "WHERE queue_id = ? ORDER BY idx",
+        {Value(id)});
+    if (!rcpts) return rcpts.error();
+    for (const Row& r : *rcpts) m.envelope.recipients.push_back(recipient_of(r));
+    out = std::move(m);
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+Result<std::string> Queue::read(std::string_view id) {
+  auto rows = store_.db().query("SELECT data FROM queue_data WHERE queue_id = ?", {Value(id)});
+  if (!rows) return rows.error();
+  if (rows->empty()) return not_queued(id);
+  return std::string((*rows)[0].str(0));
+}
+
+Status Queue::hold(std::string_view id) {
+  return update_state(store_.db(), id, "UPDATE queue_message SET state = 'hold' WHERE id = ?",
+                      {Value(id)});
+}
+
+Status Queue::release(std::string_view id) {
+  return update_state(store_.db(), id,
+                      "UPDATE queue_message SET state = 'active', next_attempt = ? WHERE id = ?",
+                      {Value(now_unix()), Value(id)});
+}
+
+Status Queue::drop(std::string_view id) {
+  return with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
+    // Children first, then the message row, whose count says whether the id existed.
+    if (auto d = tx.exec("DELETE FROM queue_data WHERE queue_id = ?", {Value(id)}); !d) {
+      return d.error();
+    }
+    if (auto r = tx.exec("DELETE FROM queue_recipient WHERE queue_id = ?", {Value(id)}); !r) {
+      return r.error();
+    }
+    auto n = tx.exec("DELETE FROM queue_message WHERE id = ?", {Value(id)});
+    if (!n) return n.error();
+    if (*n == 0) return not_queued(id);
+    return {};
+  });
+}
+
+Result<Queue::Counts> Queue::counts() {
+  auto rows = store_.db().query(
+      "SELECT state, count(*), COALESCE(sum(size), 0) FROM queue_message GROUP BY state");
+  if (!rows) return rows.error();
+  Counts c;
+  for (const Row& r : *rows) {
+    uint64_t n = static_cast<uint64_t>(r.i64(1));
+    (r.str(0) == "hold" ? c.hold : c.active) += n;
+    c.bytes += static_cast<uint64_t>(r.i64(2));
+  }
+  return c;
+}
+
+// ---- GroupCommitter ----
+//
+// Stats: batches counts the batches taken from the waiting list (one transaction each,
+// plus the single-message retries of a failed one); messages every message answered;
+// failures those whose callback got an error; the times are per batch, retries included.
+
+GroupCommitter::GroupCommitter(std::unique_ptr<Store> store, Options options)
+    : store_(std::move(store)), options_(options) {
+  if (options_.max_batch == 0) options_.max_batch = 1;
+  thread_ = std::thread([this] { run(); });
+}
+
+GroupCommitter::~GroupCommitter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void GroupCommitter::submit(NewMessage message, std::string data, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(Pending{std::move(message), std::move(data), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+GroupCommitter::Stats GroupCommitter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void GroupCommitter::run() {
+  Queue queue(*store_);
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and everything submitted is answered
+      uint64_t bytes = 0;
+      while (!pending_.empty() && batch.size() < options_.max_batch) {
+        uint64_t size = pending_.front().data.size();
+        if (!batch.empty() && bytes + size > options_.max_batch_bytes) break;
+        bytes += size;
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    // The views point into the batch's own strings, which stay put from here on.
+    std::vector<NewMessage> messages;
+    messages.reserve(batch.size());
+    for (Pending& p : batch) {
+      p.message.data = p.data;
+      messages.push_back(p.message);
+    }
+    auto start = std::chrono::steady_clock::now();
+    std::vector<Status> outcome(batch.size());
+    Status all = queue.enqueue(messages);
+    if (!all && batch.size() > 1) {
+      // One bad message must not fail its neighbours: each alone, once.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        outcome[i] = queue.enqueue(std::span<const NewMessage>(&messages[i], 1));
+      }
+    } else {
+      for (auto& o : outcome) o = all;
+    }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    uint64_t failed = 0;
+    for (const Status& o : outcome) failed += o ? 0 : 1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.batches += 1;
+      stats_.messages += batch.size();
+      stats_.failures += failed;
+      stats_.last_commit_seconds = seconds;
+      stats_.total_commit_seconds += seconds;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].done) continue;
+      try {
+        batch[i].done(outcome[i]);
+      } catch (...) {
+        // A throwing callback must not stop the committer for everyone else.
+      }
+    }
+  }
+}
+
+}  // namespace postern::store::queue
