@@ -15,14 +15,16 @@ DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 	libicu-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libunbound-dev zlib1g-dev libexpat1-dev \
 	libpq-dev libcrypt-dev
 # What the test tiers need: GoogleTest, bats, clang with the sanitizer/libFuzzer runtime,
-# man to check the pages, zsh and fish to check the generated completions, Debian's python3.
+# man to check the pages, zsh and fish to check the generated completions, Debian's python3,
+# and the SMTP peers (swaks with TLS, GNU SASL's client for SCRAM, Postfix as a client).
 DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-base \
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
-	postgresql postgresql-contrib sqlite3 dovecot-core
+	postgresql postgresql-contrib sqlite3 dovecot-core \
+	swaks libnet-ssleay-perl gsasl postfix curl
 # Peers measured by `make bench` only.
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
-	dovecot-core
+	dovecot-core postfix
 
 .PHONY: all deps deps-bench build test run bench fuzz soak install clean
 

@@ -1,0 +1,570 @@
+// The event loop of smtp-listen: listeners, TLS, worker threads, group commit, signals,
+// metrics and --stdio (see server.h).
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <algorithm>
+
+#include "base/log.h"
+#include "smtp/internal_asio.h"
+
+namespace postern::smtp {
+namespace {
+
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+namespace q = store::queue;
+
+class SocketStream : public Stream {
+ public:
+  explicit SocketStream(tcp::socket s) : sock_(std::move(s)) {}
+  awaitable<size_t> read_some(char* buf, size_t n) override {
+    if (tls_) co_return co_await tls_->async_read_some(asio::buffer(buf, n), use_awaitable);
+    co_return co_await sock_.async_read_some(asio::buffer(buf, n), use_awaitable);
+  }
+  awaitable<void> write(std::string_view d) override {
+    if (tls_) {
+      co_await asio::async_write(*tls_, asio::buffer(d.data(), d.size()), use_awaitable);
+    } else {
+      co_await asio::async_write(sock_, asio::buffer(d.data(), d.size()), use_awaitable);
+    }
+  }
+  bool can_tls() const override { return true; }
+  awaitable<void> handshake(std::shared_ptr<asio::ssl::context> ctx) override {
+    ctx_ = std::move(ctx);
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(sock_, *ctx_);
+    co_await tls_->async_handshake(asio::ssl::stream_base::server, use_awaitable);
+    handshaken_ = true;
+  }
+  bool is_tls() const override { return handshaken_; }
+  std::string tls_info() const override {
+    if (!handshaken_) return {};
+    SSL* ssl = const_cast<asio::ssl::stream<tcp::socket&>&>(*tls_).native_handle();
+    return std::string(SSL_get_version(ssl)) + " with cipher " + SSL_get_cipher_name(ssl);
+  }
+  void close() override {
+    boost::system::error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+  }
+
+ private:
+  tcp::socket sock_;
+  std::shared_ptr<asio::ssl::context> ctx_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  bool handshaken_ = false;
+};
+
+// stdin/stdout, read and written directly: --stdio serves one session, so blocking is fine,
+// and it works for pipes, files and terminals alike (epoll refuses regular files).
+class StdioStream : public Stream {
+ public:
+  StdioStream(int in, int out, std::function<Clock::time_point()> deadline)
+      : in_(in), out_(out), deadline_(std::move(deadline)) {}
+  awaitable<size_t> read_some(char* buf, size_t n) override {
+    for (;;) {
+      if (closed_) throw boost::system::system_error(asio::error::operation_aborted);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_() - Clock::now());
+      if (left.count() <= 0) throw boost::system::system_error(asio::error::timed_out);
+      pollfd p{in_, POLLIN, 0};
+      int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+      if (rc < 0 && errno != EINTR) throw boost::system::system_error(errno, boost::system::system_category());
+      if (rc <= 0) continue;
+      ssize_t got = ::read(in_, buf, n);
+      if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (got < 0) throw boost::system::system_error(errno, boost::system::system_category());
+      if (got == 0) throw boost::system::system_error(asio::error::eof);
+      co_return static_cast<size_t>(got);
+    }
+  }
+  awaitable<void> write(std::string_view d) override {
+    if (closed_) throw boost::system::system_error(asio::error::operation_aborted);
+    while (!d.empty()) {
+      ssize_t w = ::write(out_, d.data(), d.size());
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw boost::system::system_error(errno, boost::system::system_category());
+      d.remove_prefix(static_cast<size_t>(w));
+    }
+    co_return;
+  }
+  void close() override { closed_ = true; }
+
+ private:
+  int in_, out_;
+  std::function<Clock::time_point()> deadline_;
+  bool closed_ = false;
+};
+
+std::string peer_ip(const tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "0.0.0.0";
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  }
+  return a.to_string();
+}
+
+base::Result<tcp::endpoint> parse_endpoint(const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address.front() == '[') {
+    size_t close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return base::Error::config("bad listener address " + address);
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return base::Error::config("bad listener address " + address);
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) return base::Error::config("listener address " + address + ": not an IP address");
+  int p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return base::Error::config("listener address " + address + ": bad port");
+    p = p * 10 + (c - '0');
+    if (p > 65535) return base::Error::config("listener address " + address + ": bad port");
+  }
+  return tcp::endpoint(ip, static_cast<unsigned short>(p));
+}
+
+// Best-effort one-line refusal on a socket we will not serve (connection limits).
+void refuse(tcp::socket& sock, std::string_view line) {
+  boost::system::error_code ec;
+  sock.non_blocking(true, ec);
+  asio::write(sock, asio::buffer(line.data(), line.size()), ec);
+  sock.close(ec);
+}
+
+}  // namespace
+
+std::string_view mode_name(Mode m) {
+  switch (m) {
+    case Mode::kMx: return "mx";
+    case Mode::kSubmission: return "submission";
+    case Mode::kSubmissions: return "submissions";
+    case Mode::kLmtp: return "lmtp";
+  }
+  return "mx";
+}
+
+// ---- workers ----
+
+store::Store* WorkerContext::get_store(const StoreOpener& open) {
+  if (store) return store.get();
+  auto s = open();
+  if (!s) {
+    store_error = s.error();
+    return nullptr;
+  }
+  store = std::move(*s);
+  store_error = {};
+  return store.get();
+}
+
+WorkerPool::WorkerPool(size_t threads, StoreOpener open, const Settings* settings)
+    : open_(std::move(open)), settings_(settings) {
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void WorkerPool::post(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void WorkerPool::set_settings(const Settings* s) { settings_ = s; }
+
+void WorkerPool::run() {
+  WorkerContext ctx;
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    const Settings* s = settings_.load();
+    if (ctx.filters.settings != s) {
+      ctx.filters.settings = s;
+      ctx.filters.resolver.reset();  // resolver options may have changed
+    }
+    job(ctx);
+  }
+}
+
+// ---- the server ----
+
+Server::Impl::Impl(Settings s, StoreOpener open, Reloader r)
+    : settings(std::make_shared<const Settings>(std::move(s))),
+      open_store(std::move(open)),
+      reload(std::move(r)) {}
+
+base::Status Server::Impl::load_tls(const Settings& s) {
+  if (s.tls_certificate.empty() && s.tls_key.empty()) {
+    tls.reset();
+    return {};
+  }
+  if (s.tls_certificate.empty() || s.tls_key.empty()) {
+    return base::Error::config("tls: both certificate and key are needed");
+  }
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(s.tls_certificate, ec);
+  if (ec) return base::Error::config("tls certificate " + s.tls_certificate + ": " + ec.message());
+  ctx->use_private_key_file(s.tls_key, asio::ssl::context::pem, ec);
+  if (ec) return base::Error::config("tls key " + s.tls_key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return base::Error::config("tls key " + s.tls_key + " does not match the certificate");
+  }
+  tls = std::move(ctx);
+  return {};
+}
+
+base::Status Server::Impl::start_workers() {
+  auto st = open_store();
+  if (!st) return st.error();
+  committer = std::make_unique<q::GroupCommitter>(std::move(*st));
+  workers = std::make_unique<WorkerPool>(8, open_store, settings.get());
+  return {};
+}
+
+awaitable<base::Status> Server::Impl::enqueue(q::NewMessage m, std::string data) {
+  auto ex = co_await asio::this_coro::executor;
+  // Named, not a temporary: GCC 12 destroys temporaries inside co_await twice.
+  auto init = [this, ex, &m, &data](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(
+            io.get_executor());
+        committer->submit(std::move(m), std::move(data), [ex, h, work](base::Status result) {
+          asio::post(ex, [h, work, result]() mutable {
+            std::move (*h)(result);
+            work->reset();
+          });
+        });
+      };
+  base::Status st = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(base::Status)>(
+      std::move(init), use_awaitable);
+  co_return st;
+}
+
+bool Server::Impl::rate_ok(std::map<std::string, Rate>& table, const std::string& key,
+                           int per_minute, bool count) {
+  if (per_minute <= 0) return true;
+  int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  if (table.size() > 100000) table.clear();  // bounded memory under a flood of keys
+  Rate& r = table[key];
+  if (r.minute != minute) r = {minute, 0};
+  if (count) ++r.count;
+  return r.count < per_minute || count;
+}
+
+std::string Server::Impl::metrics() const {
+  std::string m;
+  auto line = [&m](const std::string& name, const std::string& labels, uint64_t v) {
+    m += name;
+    if (!labels.empty()) m += "{" + labels + "}";
+    m += " " + std::to_string(v) + "\n";
+  };
+  m += "# TYPE postern_smtp_connections_total counter\n";
+  for (const auto& [l, v] : counters.connections) line("postern_smtp_connections_total", "listener=\"" + l + "\"", v);
+  m += "# TYPE postern_smtp_connections_active gauge\n";
+  line("postern_smtp_connections_active", "", static_cast<uint64_t>(counters.active));
+  m += "# TYPE postern_smtp_messages_total counter\n";
+  for (const auto& [l, v] : counters.messages) line("postern_smtp_messages_total", "listener=\"" + l + "\"", v);
+  m += "# TYPE postern_smtp_rejects_total counter\n";
+  for (const auto& [r, v] : counters.rejects) line("postern_smtp_rejects_total", "reason=\"" + r + "\"", v);
+  m += "# TYPE postern_smtp_auth_total counter\n";
+  line("postern_smtp_auth_total", "result=\"success\"", counters.auth_success);
+  line("postern_smtp_auth_total", "result=\"failure\"", counters.auth_failure);
+  m += "# TYPE postern_lmtp_delivered_total counter\n";
+  line("postern_lmtp_delivered_total", "", counters.lmtp_delivered);
+  if (committer) {
+    auto st = committer->stats();
+    m += "# TYPE postern_queue_commits_total counter\n";
+    line("postern_queue_commits_total", "", st.batches);
+    m += "# TYPE postern_queue_committed_messages_total counter\n";
+    line("postern_queue_committed_messages_total", "", st.messages);
+    m += "# TYPE postern_queue_commit_failures_total counter\n";
+    line("postern_queue_commit_failures_total", "", st.failures);
+    m += "# TYPE postern_queue_commit_seconds summary\n";
+    m += "postern_queue_commit_seconds_sum " + std::to_string(st.total_commit_seconds) + "\n";
+    m += "postern_queue_commit_seconds_count " + std::to_string(st.batches) + "\n";
+  }
+  return m;
+}
+
+awaitable<void> Server::Impl::serve_metrics(tcp::acceptor& a) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket sock = co_await a.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining) co_return;
+      continue;
+    }
+    asio::co_spawn(io, [this, sock = std::move(sock)]() mutable -> awaitable<void> {
+      std::string req;
+      char buf[2048];
+      boost::system::error_code e;
+      asio::steady_timer t(io, std::chrono::seconds(5));
+      t.async_wait([&sock](boost::system::error_code c) {
+        if (!c) sock.close();
+      });
+      while (req.find("\r\n\r\n") == std::string::npos && req.size() < 8192) {
+        size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, e));
+        if (e) co_return;
+        req.append(buf, n);
+      }
+      t.cancel();
+      std::string body, status = "200 OK";
+      if (req.starts_with("GET /metrics ") || req.starts_with("GET / ")) {
+        body = metrics();
+      } else {
+        status = "404 Not Found";
+        body = "not found\n";
+      }
+      std::string resp = "HTTP/1.1 " + status +
+                         "\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n"
+                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      co_await asio::async_write(sock, asio::buffer(resp), asio::redirect_error(use_awaitable, e));
+      sock.close(e);
+    }, asio::detached);
+  }
+}
+
+awaitable<void> Server::Impl::accept_loop(tcp::acceptor& a, ListenerSpec l) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket sock = co_await a.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining) co_return;
+      base::log_warn("accept_failed", {{"listener", l.name}, {"error", ec.message()}});
+      asio::steady_timer t(io, std::chrono::milliseconds(100));  // EMFILE and friends
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    std::string ip = peer_ip(sock);
+    const Limits& lim = settings->limits;
+    if (lim.max_connections > 0 && counters.active >= lim.max_connections) {
+      ++counters.rejects["too_many_connections"];
+      refuse(sock, "421 4.7.0 too many connections; try later\r\n");
+      continue;
+    }
+    int& mine = per_ip[ip];
+    if (lim.max_connections_per_ip > 0 && mine >= lim.max_connections_per_ip) {
+      ++counters.rejects["too_many_connections_ip"];
+      refuse(sock, "421 4.7.0 too many connections from your address; try later\r\n");
+      continue;
+    }
+    ++mine;
+    boost::system::error_code nd;
+    sock.set_option(tcp::no_delay(true), nd);
+    auto session = std::make_shared<Session>(*this, l, std::make_unique<SocketStream>(std::move(sock)), ip);
+    asio::co_spawn(io, [session]() -> awaitable<void> { co_await session->run(); }, asio::detached);
+  }
+}
+
+void Server::Impl::start_drain() {
+  if (draining) return;
+  draining = true;
+  base::log_info("drain", {{"sessions", std::to_string(sessions.size())}});
+  for (auto& a : acceptors) {
+    boost::system::error_code ec;
+    a->close(ec);
+  }
+  std::vector<Session*> now(sessions.begin(), sessions.end());
+  for (Session* s : now) s->drain();
+  // After the deadline, whatever is still connected is cut off.
+  asio::co_spawn(io, [this]() -> awaitable<void> {
+    auto until = Clock::now() + settings->limits.drain_timeout;
+    asio::steady_timer t(io);
+    while (!sessions.empty() && Clock::now() < until) {
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(use_awaitable);
+    }
+    if (!sessions.empty()) {
+      base::log_warn("drain_timeout", {{"sessions", std::to_string(sessions.size())}});
+      std::vector<Session*> left(sessions.begin(), sessions.end());
+      for (Session* s : left) s->drain();
+      io.stop();
+    }
+  }, asio::detached);
+}
+
+awaitable<void> Server::Impl::watch_signals() {
+  base::ServiceSignals& signals = *this->signals;
+  asio::posix::stream_descriptor sd(io, ::dup(signals.fd()));
+  for (;;) {
+    boost::system::error_code ec;
+    co_await sd.async_wait(asio::posix::stream_descriptor::wait_read,
+                           asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    while (auto ev = signals.next()) {
+      switch (*ev) {
+        case base::ServiceEvent::kReload: {
+          if (!reload) break;
+          auto next = reload();
+          if (!next) {
+            base::log_error(next.error(), {{"event", "reload_failed"}});
+            break;
+          }
+          auto keep_tls = tls;
+          if (auto st = load_tls(*next); !st) {
+            tls = keep_tls;
+            base::log_error(st.error(), {{"event", "reload_failed"}});
+            break;
+          }
+          old_settings.push_back(settings);
+          settings = std::make_shared<const Settings>(std::move(*next));
+          workers->set_settings(settings.get());
+          base::log_info("reloaded", {{"filters", std::to_string(settings->filters.size())}});
+          break;
+        }
+        case base::ServiceEvent::kDrain:
+          start_drain();
+          co_return;
+        case base::ServiceEvent::kReopenLogs:
+          (void)base::log_reopen();
+          break;
+      }
+    }
+  }
+}
+
+Server::Server(Settings settings, StoreOpener open_store, Reloader reload)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(open_store), std::move(reload))) {}
+
+Server::~Server() {
+  if (impl_) {
+    impl_->acceptors.clear();
+    impl_->committer.reset();
+    impl_->workers.reset();
+  }
+}
+
+base::Status Server::prepare() {
+  const Settings& s = *impl_->settings;
+  if (auto st = impl_->load_tls(s); !st) return st;
+  for (const auto& f : s.filters) {
+    if (!f.builtin.empty() && !known_builtin(f.builtin)) {
+      return base::Error::config("filter " + f.name + ": unknown builtin " + f.builtin);
+    }
+    if (f.builtin.empty() && f.exec.empty()) {
+      return base::Error::config("filter " + f.name + ": needs builtin or exec");
+    }
+  }
+  auto st = impl_->open_store();
+  if (!st) return base::Error::config("store: " + st.error().message());
+  return {};
+}
+
+base::Status Server::run(std::vector<base::InheritedSocket> inherited) {
+  Impl& m = *impl_;
+  // Before any thread starts, so every thread inherits the blocked signal mask.
+  m.signals = std::make_unique<base::ServiceSignals>();
+  asio::co_spawn(m.io, m.watch_signals(), asio::detached);
+  for (const ListenerSpec& l : m.settings->listeners) {
+    auto a = std::make_unique<tcp::acceptor>(m.io);
+    auto it = std::find_if(inherited.begin(), inherited.end(),
+                           [&](const base::InheritedSocket& s) { return s.name == l.name; });
+    boost::system::error_code ec;
+    if (it != inherited.end()) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      ::getsockname(it->fd, reinterpret_cast<sockaddr*>(&ss), &len);
+      a->assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), it->fd, ec);
+    } else {
+      auto ep = parse_endpoint(l.address);
+      if (!ep) return ep.error();
+      a->open(ep->protocol(), ec);
+      if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec) a->bind(*ep, ec);
+      if (!ec) a->listen(1024, ec);
+    }
+    if (ec) return base::Error::config("listener " + l.name + " (" + l.address + "): " + ec.message());
+    asio::co_spawn(m.io, m.accept_loop(*a, l), asio::detached);
+    base::log_info("listening", {{"listener", l.name}, {"mode", mode_name(l.mode)},
+                                 {"address", it != inherited.end() ? "inherited" : l.address}});
+    m.acceptors.push_back(std::move(a));
+  }
+  if (!m.settings->metrics_address.empty()) {
+    auto ep = parse_endpoint(m.settings->metrics_address);
+    if (!ep) return ep.error();
+    auto a = std::make_unique<tcp::acceptor>(m.io);
+    boost::system::error_code ec;
+    a->open(ep->protocol(), ec);
+    if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) a->bind(*ep, ec);
+    if (!ec) a->listen(64, ec);
+    if (ec) return base::Error::config("metrics " + m.settings->metrics_address + ": " + ec.message());
+    asio::co_spawn(m.io, m.serve_metrics(*a), asio::detached);
+    m.acceptors.push_back(std::move(a));
+  }
+  if (auto st = m.start_workers(); !st) return st.error();
+  if (auto st = base::notify_ready(); !st) base::log_error(st.error());
+  base::log_info("ready", {{"hostname", m.settings->hostname}});
+  m.io.run();
+  m.committer.reset();  // commits what was submitted
+  m.workers.reset();
+  base::log_info("stopped", {});
+  return {};
+}
+
+base::Status Server::run_stdio(int in_fd, int out_fd, const std::string& peer_ip, const std::string& listener) {
+  Impl& m = *impl_;
+  ListenerSpec spec{.name = listener.empty() ? "stdio" : listener, .address = "", .mode = Mode::kMx};
+  bool found = false;
+  for (const auto& l : m.settings->listeners) {
+    if (l.name == listener) {
+      spec = l;
+      found = true;
+    }
+  }
+  if (!found && !listener.empty()) {
+    return base::Error::usage("no listener named " + listener + " in the configuration");
+  }
+  if (auto st = m.start_workers(); !st) return st.error();
+  std::shared_ptr<Session> session;
+  // Each read may wait as long as the longer of the command and data timeouts.
+  auto stream = std::make_unique<StdioStream>(in_fd, out_fd, [&m] {
+    const Limits& l = m.settings->limits;
+    return Clock::now() + std::max(l.command_timeout, l.data_timeout);
+  });
+  session = std::make_shared<Session>(m, spec, std::move(stream), peer_ip);
+  asio::co_spawn(m.io, [session]() -> awaitable<void> { co_await session->run(); }, asio::detached);
+  session.reset();
+  m.io.run();
+  m.committer.reset();
+  m.workers.reset();
+  return {};
+}
+
+}  // namespace postern::smtp
