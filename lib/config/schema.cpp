@@ -186,10 +186,10 @@ const std::array kSchema = {
             .default_value = "/usr/share/publicsuffix/public_suffix_list.dat",
             .doc = "The Public Suffix List, for DMARC organizational domains."},
     KeySpec{.path = "smtp.metrics",
-            .type = Type::kHostPort,
+            .type = Type::kString,
             .default_value = "",
-            .doc = "Address of the Prometheus metrics endpoint of smtp-listen (keep it on "
-                   "loopback).",
+            .doc = "Address (host:port) of the Prometheus metrics endpoint of smtp-listen "
+                   "(keep it on loopback).",
             .default_doc = "none"},
     KeySpec{.path = "smtp.filters",
             .type = Type::kTable,

@@ -433,13 +433,13 @@ awaitable<void> Server::Impl::watch_signals() {
           if (!reload) break;
           auto next = reload();
           if (!next) {
-            base::log_error(next.error(), {{"event", "reload_failed"}});
+            base::log_warn("reload_failed", {{"error", next.error().message()}});
             break;
           }
           auto keep_tls = tls;
           if (auto st = load_tls(*next); !st) {
             tls = keep_tls;
-            base::log_error(st.error(), {{"event", "reload_failed"}});
+            base::log_warn("reload_failed", {{"error", st.error().message()}});
             break;
           }
           old_settings.push_back(settings);
@@ -482,7 +482,7 @@ base::Status Server::prepare() {
     }
   }
   auto st = impl_->open_store();
-  if (!st) return base::Error::config("store: " + st.error().message());
+  if (!st) return st.error().with_context("store");  // temporary: the supervisor retries
   return {};
 }
 

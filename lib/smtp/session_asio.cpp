@@ -144,7 +144,10 @@ awaitable<void> flush(Session::State& s) {
 
 // Reads more input (flushing pending replies first: RFC 2920 lets a server buffer its
 // replies while more pipelined commands are waiting). False on EOF, error or timeout.
-awaitable<bool> fill(Session::State& s, std::chrono::seconds timeout) {
+// The deadline is the caller's: a whole command line must arrive within the command
+// timeout (a client trickling one byte at a time does not extend it); each block of
+// message data within the data timeout (RFC 5321 4.5.3.2.6).
+awaitable<bool> fill(Session::State& s, Clock::time_point deadline) {
   if (!s.out.empty()) co_await flush(s);
   if (s.in_pos == s.in.size()) {
     s.in.clear();
@@ -153,7 +156,7 @@ awaitable<bool> fill(Session::State& s, std::chrono::seconds timeout) {
     s.in.erase(0, s.in_pos);
     s.in_pos = 0;
   }
-  s.deadline = Clock::now() + timeout;
+  s.deadline = deadline;
   size_t old = s.in.size();
   constexpr size_t kChunk = 16384;
   s.in.resize(old + kChunk);
@@ -176,6 +179,7 @@ struct Line {
 // A command line; LF alone also ends one (commands carry no content to smuggle).
 awaitable<Line> read_line(Session::State& s, size_t max, std::chrono::seconds timeout) {
   bool too_long = false;
+  Clock::time_point deadline = Clock::now() + timeout;
   for (;;) {
     size_t nl = s.in.find('\n', s.in_pos);
     if (nl != std::string::npos) {
@@ -195,7 +199,7 @@ awaitable<Line> read_line(Session::State& s, size_t max, std::chrono::seconds ti
       too_long = true;
       s.in_pos = s.in.size();
     }
-    if (!co_await fill(s, timeout)) co_return Line{};
+    if (!co_await fill(s, deadline)) co_return Line{};
   }
 }
 
@@ -860,7 +864,7 @@ awaitable<void> do_data(Session::State& s, const Command& c) {
     size_t used = reader.feed(std::string_view(s.in).substr(s.in_pos));
     s.in_pos += used;
     if (reader.done()) break;
-    if (!co_await fill(s, s.limits().data_timeout)) {
+    if (!co_await fill(s, Clock::now() + s.limits().data_timeout)) {
       base::log_info("lost", {{"queue_id", s.tx.id}, {"session", s.sid}, {"in", "DATA"}});
       s.quit = true;
       co_return;
@@ -901,7 +905,7 @@ awaitable<void> do_bdat(Session::State& s, const Command& c) {
   bool keep = s.tx.active && !s.tx.rcpts.empty() && !s.tx.bdat_failed;
   uint64_t left = size;
   while (left > 0) {
-    if (s.in_pos == s.in.size() && !co_await fill(s, s.limits().data_timeout)) {
+    if (s.in_pos == s.in.size() && !co_await fill(s, Clock::now() + s.limits().data_timeout)) {
       s.quit = true;
       co_return;
     }
