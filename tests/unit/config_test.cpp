@@ -495,9 +495,9 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   Config c = must_load(path);
   EXPECT_TRUE(c.warnings().empty());
   const auto& ls = c.get_maps("listeners");
-  ASSERT_EQ(ls.size(), 5u);
+  ASSERT_EQ(ls.size(), 6u);
   EXPECT_EQ(ls[0].get_string("address"), "127.0.0.1:2525");
-  EXPECT_EQ(ls[4].get_string("mode"), "jmap");
+  EXPECT_EQ(ls[5].get_string("mode"), "jmap");
   EXPECT_EQ(c.get_string("server.data_dir"),
             std::filesystem::path(POSTERN_SOURCE_DIR "/build/run").lexically_normal().string());
   // Every key of the schema appears in the example, set or commented.
@@ -506,7 +506,13 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   for (const char* key :
        {"hostname:", "user:", "data_dir:", "format:", "level:", "servers:", "timeout:", "engine:",
         "path:", "url:", "max_message_size:", "max_recipients:", "auth_requires_tls:", "listeners:",
-        "name:", "address:", "mode:", "include:"}) {
+        "name:", "address:", "mode:", "include:", "max_connections:", "max_connections_per_ip:",
+        "max_commands:", "max_errors:", "max_line:", "command_timeout:", "data_timeout:",
+        "drain_timeout:", "auth_failures_delay:", "auth_failures_max:", "auth_failures_window:",
+        "messages_per_ip_per_minute:", "messages_per_sender_per_minute:", "relay_domains:",
+        "bare_lf:", "dmarc:", "dmarc_record:", "trusted_arc_sealers:", "psl:", "metrics:",
+        "filters:", "stage:", "builtin:", "exec:", "on_error:", "check:", "send_as:", "login:",
+        "addresses:", "certificate:", "key:"}) {
     EXPECT_CONTAINS(text, (key));
   }
 }
