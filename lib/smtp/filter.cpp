@@ -169,6 +169,9 @@ Verdict run_exec(const FilterStage& stage, FilterInput& in) {
 
 Verdict run_auth_check(const FilterStage& stage, FilterInput& in, FilterContext& ctx) {
   if (in.at != FilterAt::kData || in.message == nullptr) return {};
+  // Mail from an authenticated user is ours, sent from wherever the user is: SPF and
+  // DMARC judge mail arriving from other servers (OpenDMARC and rspamd skip it too).
+  if (!in.auth_user.empty()) return {Verdict::kAccept, "", "skipped: authenticated"};
   const Settings& s = *ctx.settings;
   if (!ctx.resolver) {
     auto r = dns::make_resolver(s.resolver);
@@ -204,7 +207,10 @@ Verdict run_auth_check(const FilterStage& stage, FilterInput& in, FilterContext&
   }
   *in.message = auth::stamp(msg, req.authserv_id, auth::result_clauses(req, r));
   std::string words;
-  for (const auto& c : auth::result_clauses(req, r)) words += c.method + "=" + c.result + " ";
+  for (const auto& c : auth::result_clauses(req, r)) {
+    words += words.empty() ? "" : " ";
+    words += c.method + "=" + c.result;
+  }
   if (s.dmarc == DmarcMode::kEnforce) {
     if (r.disposition == auth::dmarc::Policy::kReject) {
       return {Verdict::kReject,

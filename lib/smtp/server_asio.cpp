@@ -210,7 +210,8 @@ void WorkerPool::run() {
     const Settings* s = settings_.load();
     if (ctx.filters.settings != s) {
       ctx.filters.settings = s;
-      ctx.filters.resolver.reset();  // resolver options may have changed
+      ctx.filters.resolver.reset();  // resolver options and the PSL path may have changed
+      ctx.filters.psl = nullptr;
     }
     job(ctx);
   }

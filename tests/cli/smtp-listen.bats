@@ -202,6 +202,13 @@ smuggle() {
   assert_output_contains "250 2.0.0 ok"   # the session goes on
   session 'EHLO c\r\nNOOP\r\nNOOP\r\nNOOP\r\n' --set smtp.max_commands=3
   assert_output_contains "421 4.7.0 too many commands"
+  m='MAIL FROM:<x@r.test>\r\nRCPT TO:<ann@example.org>\r\nDATA\r\nSubject: r\r\n\r\nx\r\n.\r\n'
+  session "EHLO c\r\n$m$m$m""QUIT\r\n" --set smtp.messages_per_ip_per_minute=2
+  [ "$(grep -c '^250 2.0.0 ok: queued' <<<"$output")" -eq 2 ]
+  assert_output_contains "450 4.7.1 too many messages from your address"
+  session "EHLO c\r\n$m$m""QUIT\r\n" --set smtp.messages_per_sender_per_minute=1
+  [ "$(grep -c '^250 2.0.0 ok: queued' <<<"$output")" -eq 1 ]
+  assert_output_contains "450 4.7.1 too many messages from this sender"
 }
 
 @test "smtp-listen: DSN and SMTPUTF8 parameters are kept in the queue" {
