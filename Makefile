@@ -61,13 +61,18 @@ fuzz: deps
 	@tests/fuzz/run $(ASAN_BUILD) $(FUZZ_TIME)
 
 # Crash tests at length: in-process power cuts (SQLite fault VFS + in-memory blob files)
-# over SOAK_SEEDS seeds, and SIGKILLed store-deliver / an immediate PostgreSQL stop over
-# SOAK_ROUNDS rounds. `make test` runs about 100 of each.
+# over SOAK_SEEDS seeds, SIGKILLed store-deliver / an immediate PostgreSQL stop over
+# SOAK_ROUNDS rounds, power cuts while queueing (QUEUE_CRASH_SEEDS), and smtp-listen
+# SIGKILLed under load for SMTP_SOAK_ROUNDS rounds of 5 kills. `make test` runs about 100
+# of each.
 SOAK_SEEDS ?= 20000
 SOAK_ROUNDS ?= 5000
+SMTP_SOAK_ROUNDS ?= 1000
 soak: build
 	STORE_CRASH_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/store_crash_test
+	QUEUE_CRASH_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/queue_test --gtest_filter='*Crash*'
 	STORE_CRASH_ROUNDS=$(SOAK_ROUNDS) POSTERN_BIN=$(CURDIR)/$(BUILD)/bin bats tests/e2e/store-crash.bats
+	SMTP_CRASH_ROUNDS=$(SMTP_SOAK_ROUNDS) POSTERN_BIN=$(CURDIR)/$(BUILD)/bin bats tests/e2e/smtp-crash.bats
 
 install: build
 	$(CMAKE) --install $(BUILD)

@@ -109,6 +109,12 @@ struct Server::Impl {
   };
   std::map<std::string, Rate> rate_ip, rate_sender;
   Counters counters;
+  // Recipients accepted recently (key: mode letter + address), so RCPT does not go to a
+  // worker for every message; cleared on reload, entries live kRecipientTtl.
+  std::map<std::string, std::chrono::steady_clock::time_point> recipients;
+  static constexpr std::chrono::seconds kRecipientTtl{10};
+  bool recipient_cached(const std::string& key);
+  void cache_recipient(const std::string& key);
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
   std::unique_ptr<base::ServiceSignals> signals;  // made before any thread starts
 

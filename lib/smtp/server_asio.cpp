@@ -275,6 +275,19 @@ awaitable<base::Status> Server::Impl::enqueue(q::NewMessage m, std::string data)
   co_return st;
 }
 
+bool Server::Impl::recipient_cached(const std::string& key) {
+  auto it = recipients.find(key);
+  if (it == recipients.end()) return false;
+  if (Clock::now() < it->second) return true;
+  recipients.erase(it);
+  return false;
+}
+
+void Server::Impl::cache_recipient(const std::string& key) {
+  if (recipients.size() > 100000) recipients.clear();  // bounded under a dictionary attack
+  recipients[key] = Clock::now() + kRecipientTtl;
+}
+
 bool Server::Impl::rate_ok(std::map<std::string, Rate>& table, const std::string& key,
                            int per_minute, bool count) {
   if (per_minute <= 0) return true;
@@ -444,6 +457,7 @@ awaitable<void> Server::Impl::watch_signals() {
             break;
           }
           old_settings.push_back(settings);
+          recipients.clear();  // relay domains may have changed
           settings = std::make_shared<const Settings>(std::move(*next));
           workers->set_settings(settings.get());
           base::log_info("reloaded", {{"filters", std::to_string(settings->filters.size())}});

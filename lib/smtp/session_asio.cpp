@@ -242,7 +242,7 @@ base::Result<bool> owns(store::Store& st, const Settings& cfg, const std::string
   return false;
 }
 
-Check check_recipient(store::Store& st, const Settings& cfg, const Session::State& s,
+Check check_recipient(store::Store& st, const Settings& cfg, bool lmtp, bool authenticated,
                       const std::string& address) {
   std::string a = lower(address);
   if (a.find('@') == std::string::npos && a == "postmaster") {
@@ -260,8 +260,8 @@ Check check_recipient(store::Store& st, const Settings& cfg, const Session::Stat
     }
     return {};
   }
-  if (s.lmtp()) return {"550 5.1.1 <" + address + ">: not a local address", "unknown_user"};
-  if (!s.auth_user.empty()) return {};  // an authenticated client may relay
+  if (lmtp) return {"550 5.1.1 <" + address + ">: not a local address", "unknown_user"};
+  if (authenticated) return {};  // an authenticated client may relay
   for (const auto& d : cfg.relay_domains) {
     if (lower(d) == domain) return {};
   }
@@ -713,21 +713,28 @@ awaitable<void> do_rcpt(Session::State& s, const Command& c) {
     s.reject("452 4.5.3 too many recipients", "too_many_recipients");  // RFC 5321 4.5.3.1.10
     co_return;
   }
-  auto settings = s.settings;
   std::string address = p->address;
-  // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
-  std::function<Check(WorkerContext&)> job =
-      [settings, &s, address, opener = s.srv.open_store](WorkerContext& w) -> Check {
-        store::Store* st = w.get_store(opener);
-        if (!st) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
-        return check_recipient(*st, *settings, s, address);
-      };
-  Check chk = co_await s.srv.blocking<Check>(std::move(job));
-  if (!chk.reply.empty()) {
-    base::log_info("reject", {{"queue_id", s.tx.id}, {"session", s.sid}, {"to", address},
-                              {"reply", chk.reply}});
-    s.reject(chk.reply, chk.reason);
-    co_return;
+  // A recipient accepted moments ago is accepted again without a trip to the store (a
+  // worker thread and back costs more than the rest of RCPT); refusals are never cached.
+  std::string key = std::string(s.lmtp() ? "L" : s.auth_user.empty() ? "M" : "A") + lower(address);
+  if (!s.srv.recipient_cached(key)) {
+    auto settings = s.settings;
+    bool lmtp = s.lmtp(), authenticated = !s.auth_user.empty();
+    // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
+    std::function<Check(WorkerContext&)> job =
+        [settings, lmtp, authenticated, address, opener = s.srv.open_store](WorkerContext& w) -> Check {
+          store::Store* st = w.get_store(opener);
+          if (!st) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
+          return check_recipient(*st, *settings, lmtp, authenticated, address);
+        };
+    Check chk = co_await s.srv.blocking<Check>(std::move(job));
+    if (!chk.reply.empty()) {
+      base::log_info("reject", {{"queue_id", s.tx.id}, {"session", s.sid}, {"to", address},
+                                {"reply", chk.reply}});
+      s.reject(chk.reply, chk.reason);
+      co_return;
+    }
+    s.srv.cache_recipient(key);
   }
   Verdict v = co_await run_filters(s, FilterAt::kRcpt, &address);
   if (v.kind == Verdict::kReject || v.kind == Verdict::kTempFail) {

@@ -435,8 +435,27 @@ void GroupCommitter::run() {
     auto start = std::chrono::steady_clock::now();
     std::vector<Status> outcome(batch.size());
     Status all = queue.enqueue(messages);
-    if (!all && batch.size() > 1) {
-      // One bad message must not fail its neighbours: each alone, once.
+    if (!all && all.error().temporary()) {
+      // The database is busy or gone (the store already retried): every message in the
+      // batch fails alike, at once, so each client hears 451 now rather than after one
+      // retry per message. But a commit whose answer was lost (the PostgreSQL connection
+      // died during COMMIT) may have gone through; if the database answers again, a
+      // message found whole under its id was committed, and its sender gets its 250, not
+      // a 451 that makes the client send it twice.
+      for (auto& o : outcome) o = all;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto found = queue.get(messages[i].id);
+        if (!found) break;  // still unreachable: no point asking about the others
+        if (!*found || (*found)->size != messages[i].data.size()) continue;
+        auto bytes = queue.read(messages[i].id);
+        if (bytes && *bytes == messages[i].data &&
+            (*found)->envelope.recipients.size() == messages[i].envelope.recipients.size()) {
+          outcome[i] = Status();
+        }
+      }
+    } else if (!all && batch.size() > 1) {
+      // One bad message (a duplicate id, text that is not UTF-8) must not fail its
+      // neighbours: each alone, once.
       for (size_t i = 0; i < batch.size(); ++i) {
         outcome[i] = queue.enqueue(std::span<const NewMessage>(&messages[i], 1));
       }
