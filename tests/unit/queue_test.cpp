@@ -31,22 +31,13 @@
 #include "store/schema.h"
 #include "store/sqlite_fault.h"
 #include "store/store.h"
+#include "scratch_db.h"
 
 namespace postern::store::queue {
 namespace {
 
 using base::ExitCode;
 using namespace std::string_literals;
-
-// The database part of a PostgreSQL URL replaced by `db` (postgresql://u@h:p/OLD?x -> /db?x).
-std::string with_database(const std::string& url, const std::string& db) {
-  auto scheme = url.find("://");
-  auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  auto query = url.find('?');
-  std::string head = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
-  std::string tail = query == std::string::npos ? "" : url.substr(query);
-  return head + "/" + db + tail;
-}
 
 // Bytes a careless store would mangle: NUL, 8-bit, CRLF, a bare CR, a trailing NUL.
 std::string binaryish(const std::string& tag) {
@@ -116,24 +107,12 @@ void expect_same(const Envelope& a, const Envelope& b) {
 class QueueTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "sqlite") {
-      url_ = "sqlite:" + dir_.path() + "/store.db";
-    } else {
-      const char* pg = std::getenv("POSTERN_PG_URL");
-      if (!pg || !*pg) {
-        GTEST_SKIP() << "POSTERN_PG_URL is not set: start a server with tests/pg-cluster";
-      }
-      admin_url_ = pg;
-      auto admin = open_db(admin_url_);
-      ASSERT_TRUE(admin) << admin.error().message();
-      static std::atomic<int> counter{0};
-      std::random_device rd;
-      db_name_ = "postern_queue_" + std::to_string(getpid()) + "_" + std::to_string(counter++) +
-                 "_" + std::to_string(rd() % 100000);
-      auto made = (*admin)->exec("CREATE DATABASE " + db_name_);
-      ASSERT_TRUE(made) << made.error().message();
-      url_ = with_database(admin_url_, db_name_);
+    db_ = std::make_unique<ScratchDb>(GetParam(), dir_.path(), "queue");
+    if (db_->skipped()) {
+      GTEST_SKIP() << db_->why();
     }
+    ASSERT_TRUE(db_->ok()) << db_->why();
+    url_ = db_->url();
     auto s = open();
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
@@ -143,10 +122,7 @@ class QueueTest : public ::testing::TestWithParam<std::string> {
   void TearDown() override {
     queue_.reset();
     store_.reset();
-    if (!db_name_.empty()) {
-      auto admin = open_db(admin_url_);
-      if (admin) (void)(*admin)->exec("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
-    }
+    db_.reset();
   }
 
   base::Result<std::unique_ptr<Store>> open() const {
@@ -169,7 +145,8 @@ class QueueTest : public ::testing::TestWithParam<std::string> {
   }
 
   base::TempDir dir_{"queue-test"};
-  std::string url_, admin_url_, db_name_;
+  std::unique_ptr<ScratchDb> db_;
+  std::string url_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Queue> queue_;
 };
@@ -563,14 +540,8 @@ TEST_P(QueueTest, AVersionTwoStoreMigratesToThree) {
   std::string url = url_;
   queue_.reset();
   store_.reset();
-  if (GetParam() == "sqlite") {
-    url_ = "sqlite:" + dir_.path() + "/v2.db";
-  } else {
-    auto admin = open_db(admin_url_);
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->exec("DROP DATABASE " + db_name_ + " WITH (FORCE)"));
-    ASSERT_TRUE((*admin)->exec("CREATE DATABASE " + db_name_));
-  }
+  ASSERT_TRUE(db_->recreate("v2"));
+  url_ = db_->url();
   {
     auto db = open_db(url_);
     ASSERT_TRUE(db) << db.error().message();

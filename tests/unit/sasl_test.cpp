@@ -15,6 +15,7 @@
 #include "auth/dkim.h"
 #include "auth/sasl.h"
 #include "store/password.h"
+#include "printable.h"
 
 namespace {
 
@@ -24,22 +25,6 @@ namespace store = postern::store;
 using postern::base::Error;
 using postern::base::Result;
 using sasl::Step;
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 const char* kind_name(Step::Kind k) {
   switch (k) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "smtp/command.h"
+#include "printable.h"
 
 namespace {
 
@@ -16,22 +17,6 @@ using namespace postern::smtp;
 using postern::store::queue::Body;
 using postern::store::queue::Ret;
 namespace queue = postern::store::queue;
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 constexpr Offered kNone{};
 constexpr Offered kAll{.size = true,

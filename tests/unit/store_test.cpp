@@ -7,6 +7,7 @@
 // with tests/pg-cluster — blobs inside the database); without POSTERN_PG_URL the
 // PostgreSQL half is skipped.
 #include "store/store.h"
+#include "scratch_db.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,38 +46,16 @@ std::string message(const std::string& subject, const std::string& body,
   return m;
 }
 
-// The database part of a PostgreSQL URL replaced by `db` (postgresql://u@h:p/OLD?x -> /db?x).
-std::string with_database(const std::string& url, const std::string& db) {
-  auto scheme = url.find("://");
-  auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  auto query = url.find('?');
-  std::string head = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
-  std::string tail = query == std::string::npos ? "" : url.substr(query);
-  return head + "/" + db + tail;
-}
-
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "sqlite") {
-      url_ = "sqlite:" + dir_.path() + "/store.db";
-      blob_dir_ = dir_.path() + "/blobs";
-    } else {
-      const char* pg = std::getenv("POSTERN_PG_URL");
-      if (!pg || !*pg) {
-        GTEST_SKIP() << "POSTERN_PG_URL is not set: start a server with tests/pg-cluster";
-      }
-      admin_url_ = pg;
-      auto admin = open_db(admin_url_);
-      ASSERT_TRUE(admin) << admin.error().message();
-      static std::atomic<int> counter{0};
-      std::random_device rd;
-      db_name_ = "postern_store_" + std::to_string(getpid()) + "_" + std::to_string(counter++) +
-                 "_" + std::to_string(rd() % 100000);
-      auto made = (*admin)->exec("CREATE DATABASE " + db_name_);
-      ASSERT_TRUE(made) << made.error().message();
-      url_ = with_database(admin_url_, db_name_);
+    db_ = std::make_unique<ScratchDb>(GetParam(), dir_.path(), "store");
+    if (db_->skipped()) {
+      GTEST_SKIP() << db_->why();
     }
+    ASSERT_TRUE(db_->ok()) << db_->why();
+    url_ = db_->url();
+    if (db_->sqlite()) blob_dir_ = dir_.path() + "/blobs";
     auto s = open();
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
@@ -84,10 +63,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
   void TearDown() override {
     store_.reset();
-    if (!db_name_.empty()) {
-      auto admin = open_db(admin_url_);
-      if (admin) (void)(*admin)->exec("DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)");
-    }
+    db_.reset();
   }
 
   StoreOptions options() const {
@@ -101,19 +77,15 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   // this test's PostgreSQL database dropped and created again.
   void start_empty(const std::string& name) {
     store_.reset();
-    if (GetParam() == "sqlite") {
-      url_ = "sqlite:" + dir_.path() + "/" + name + ".db";
-      return;
-    }
-    auto admin = open_db(admin_url_);
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->exec("DROP DATABASE " + db_name_ + " WITH (FORCE)"));
-    ASSERT_TRUE((*admin)->exec("CREATE DATABASE " + db_name_));
+    ASSERT_TRUE(db_->recreate(name));
+    url_ = db_->url();
   }
 
   Account make_account(const std::string& address, uint64_t quota = 0) {
     std::string domain = address.substr(address.find('@') + 1);
-    if (!*store_->is_local_domain(domain)) EXPECT_TRUE(store_->add_domain(domain));
+    if (!*store_->is_local_domain(domain)) {
+      EXPECT_TRUE(store_->add_domain(domain));
+    }
     auto a = store_->add_account(address, "", quota);
     EXPECT_TRUE(a) << a.error().message();
     return a ? *a : Account{};
@@ -149,7 +121,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   base::TempDir dir_{"store-test"};
-  std::string url_, blob_dir_, admin_url_, db_name_;
+  std::unique_ptr<ScratchDb> db_;
+  std::string url_, blob_dir_;
   std::unique_ptr<Store> store_;
 };
 
@@ -276,17 +249,8 @@ TEST_P(StoreTest, TablesCopyWithExplicitIdsIntoAFreshStore) {
   auto d1 = deliver(ann.id, inbox(ann.id), message("Copied subject", "asdfghjkl words here"));
   auto d2 = deliver(ann.id, inbox(ann.id), message("Re: Copied", "x", "", "m2@x"));
 
-  std::string target_url;
-  std::string target_db;
-  if (GetParam() == "sqlite") {
-    target_url = "sqlite:" + dir_.path() + "/copy.db";
-  } else {
-    target_db = db_name_ + "_copy";
-    auto admin = open_db(admin_url_);
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE((*admin)->exec("CREATE DATABASE " + target_db));
-    target_url = with_database(admin_url_, target_db);
-  }
+  std::string target_url = db_->another("copy");
+  ASSERT_FALSE(target_url.empty()) << db_->why();
   {
     StoreOptions o = options();
     o.url = target_url;
@@ -349,10 +313,6 @@ TEST_P(StoreTest, TablesCopyWithExplicitIdsIntoAFreshStore) {
     auto box = copy.create_mailbox(ann.id, "New");
     ASSERT_TRUE(box) << box.error().message();
     ASSERT_TRUE(copy.add_domain("example.net"));
-  }
-  if (!target_db.empty()) {
-    auto admin = open_db(admin_url_);
-    if (admin) (void)(*admin)->exec("DROP DATABASE IF EXISTS " + target_db + " WITH (FORCE)");
   }
 }
 
