@@ -383,6 +383,10 @@ Result<Queue::Counts> Queue::counts() {
 GroupCommitter::GroupCommitter(std::unique_ptr<Store> store, Options options)
     : store_(std::move(store)), options_(options) {
   if (options_.max_batch == 0) options_.max_batch = 1;
+  if (options_.sqlite_wal_checkpoint_pages > 0 && store_->db().engine() == Engine::kSqlite) {
+    (void)store_->db().exec("PRAGMA wal_autocheckpoint=" +
+                            std::to_string(options_.sqlite_wal_checkpoint_pages));
+  }
   thread_ = std::thread([this] { run(); });
 }
 
