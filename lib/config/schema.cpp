@@ -231,6 +231,12 @@ const std::array kSchema = {
             .default_value = "true",
             .doc = "Exit status 1 rejects the message (550 5.7.1 with the stage's last stderr "
                    "line)."},
+    KeySpec{.path = "smtp.filters[].listeners",
+            .type = Type::kList,
+            .default_value = "[]",
+            .doc = "Names of the listeners the stage runs on (e.g. [mx] for inbound checks "
+                   "only).",
+            .default_doc = "all"},
     KeySpec{.path = "smtp.send_as",
             .type = Type::kTable,
             .default_value = "[]",

@@ -64,6 +64,7 @@ base::Result<smtp::Settings> smtp_settings(const Config& cfg) {
     st.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(f.get_duration("timeout"));
     st.accept_on_error = f.get_string("on_error") == "accept";
     st.check = f.get_bool("check");
+    st.listeners = f.get_list("listeners");
     if (st.builtin.empty() == st.exec.empty()) {
       return base::Error::config(f.origin("name") + ": filter " + st.name +
                                  ": give exactly one of builtin and exec");

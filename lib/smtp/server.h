@@ -48,6 +48,7 @@ struct FilterStage {
   std::chrono::milliseconds timeout{30000};
   bool accept_on_error = false;    // on_error: accept (else 451)
   bool check = true;               // exit 1 means reject (550)
+  std::vector<std::string> listeners;  // names of the listeners it runs on; empty: all
 };
 
 enum class DmarcMode { kOff, kTag, kEnforce };

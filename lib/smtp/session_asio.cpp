@@ -358,7 +358,10 @@ FilterInput filter_input(const Session::State& s, FilterAt at) {
   return in;
 }
 
-bool applies(const FilterStage& f, FilterAt at) { return f.at == at; }
+bool applies(const FilterStage& f, FilterAt at, const std::string& listener) {
+  return f.at == at && (f.listeners.empty() || std::find(f.listeners.begin(), f.listeners.end(),
+                                                         listener) != f.listeners.end());
+}
 
 // Runs the stages of one step; returns the verdict that stopped it (kAccept when none did,
 // kJunk when one asked to file the message as junk).
@@ -371,7 +374,7 @@ awaitable<Verdict> run_filters(Session::State& s, FilterAt at, const std::string
   if (recipient) in.recipient = *recipient;
   auto settings = s.settings;
   for (const FilterStage& f : settings->filters) {
-    if (!applies(f, at)) continue;
+    if (!applies(f, at, s.listener.name)) continue;
     struct Out {
       Verdict v;
       std::string message;

@@ -250,6 +250,9 @@ SH
   raw "$id" | head -n 1 | grep -q "^X-Filtered: $id ann@example.org"
   stage connect reject; session "$msg"
   [[ "$output" == "554 5.7.1 "* ]]
+  printf '      listeners: [submission]\n' >> all.yaml   # the connect stage, now not on mx
+  session "$msg"
+  assert_output_contains "250 2.0.0 ok: queued"
   grep -q 'event=filter .*stage=f' server.log
 }
 

@@ -511,7 +511,7 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "drain_timeout:", "auth_failures_delay:", "auth_failures_max:", "auth_failures_window:",
         "messages_per_ip_per_minute:", "messages_per_sender_per_minute:", "relay_domains:",
         "bare_lf:", "dmarc:", "dmarc_record:", "trusted_arc_sealers:", "psl:", "metrics:",
-        "filters:", "stage:", "builtin:", "exec:", "on_error:", "check:", "send_as:", "login:",
+        "filters:", "stage:", "builtin:", "exec:", "on_error:", "check:", "send_as:", "listeners:", "login:",
         "addresses:", "certificate:", "key:"}) {
     EXPECT_CONTAINS(text, (key));
   }
