@@ -12,23 +12,15 @@
 # DIR/anchors.ds holds the trust anchors (DS records) for `--trust-anchor`. NSD runs as
 # root here without dropping privileges (username: ""), so DIR needs no special access.
 set -eu
+. "$(dirname "$0")/nsd.sh"
 dir=$1
 port=$2
 mkdir -p "$dir"
 cd "$dir"
 
-soa() {
-  cat <<EOF
-\$ORIGIN $1.
-\$TTL 300
-@ IN SOA ns.$1. hostmaster.$1. 1 3600 600 86400 120
-@ IN NS ns.$1.
-ns IN A 127.0.0.1
-EOF
-}
 
 {
-  soa signed.test
+  nsd_soa signed.test
   cat <<'EOF'
 @ IN A 192.0.2.1
 @ IN AAAA 2001:db8::1
@@ -45,7 +37,7 @@ EOF
 } >signed.test.zone
 
 {
-  soa unsigned.test
+  nsd_soa unsigned.test
   cat <<'EOF'
 @ IN A 192.0.2.2
 @ IN MX 10 mail.unsigned.test.
@@ -55,7 +47,7 @@ EOF
 } >unsigned.test.zone
 
 {
-  soa anchored-unsigned.test
+  nsd_soa anchored-unsigned.test
   echo '@ IN A 192.0.2.3'
 } >anchored-unsigned.test.zone
 
@@ -68,33 +60,4 @@ sed -i 's/192\.0\.2\.66/192.0.2.67/' signed.test.zone.signed
 other=$(ldns-keygen -a ECDSAP256SHA256 -k anchored-unsigned.test)
 cat "$key.ds" "$other.ds" >anchors.ds
 
-cat >nsd.conf <<EOF
-server:
-  ip-address: 127.0.0.1@$port
-  port: $port
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: "$dir"
-  pidfile: "$dir/nsd.pid"
-  database: ""
-  zonelistfile: "$dir/zone.list"
-  xfrdfile: "$dir/xfrd.state"
-  xfrdir: "$dir"
-  logfile: "$dir/nsd.log"
-  server-count: 1
-  verbosity: 1
-  hide-version: yes
-remote-control:
-  control-enable: no
-zone:
-  name: signed.test
-  zonefile: signed.test.zone.signed
-zone:
-  name: unsigned.test
-  zonefile: unsigned.test.zone
-zone:
-  name: anchored-unsigned.test
-  zonefile: anchored-unsigned.test.zone
-EOF
-nsd-checkconf nsd.conf
+nsd_conf "$dir" "$port" signed.test:signed.test.zone.signed unsigned.test anchored-unsigned.test

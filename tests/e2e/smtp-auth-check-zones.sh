@@ -12,18 +12,15 @@
 # not signed: no trust anchor is needed. NSD runs without dropping privileges
 # (username: ""), so DIR needs no special access.
 set -eu
+. "$(dirname "$0")/nsd.sh"
 dir=$1
 port=$2
 mkdir -p "$dir"
 cd "$dir"
 
 zone() { # NAME POLICY
+  nsd_soa "$1"
   cat <<EOF
-\$ORIGIN $1.
-\$TTL 300
-@ IN SOA ns.$1. hostmaster.$1. 1 3600 600 86400 120
-@ IN NS ns.$1.
-ns IN A 127.0.0.1
 @ IN A 192.0.2.10
 mail IN A 192.0.2.10
 @ IN MX 10 mail.$1.
@@ -38,29 +35,4 @@ dkim-keygen -t ed25519 -d sender.test -s s1 -o sender.test.private -f >>sender.t
 zone quarantine.test quarantine >quarantine.test.zone
 zone relaxed.test none >relaxed.test.zone
 
-{
-  cat <<EOF
-server:
-  ip-address: 127.0.0.1@$port
-  port: $port
-  do-ip6: no
-  username: ""
-  chroot: ""
-  zonesdir: "$dir"
-  pidfile: "$dir/nsd.pid"
-  database: ""
-  zonelistfile: "$dir/zone.list"
-  xfrdfile: "$dir/xfrd.state"
-  xfrdir: "$dir"
-  logfile: "$dir/nsd.log"
-  server-count: 1
-  verbosity: 1
-  hide-version: yes
-remote-control:
-  control-enable: no
-EOF
-  for z in sender.test quarantine.test relaxed.test; do
-    printf 'zone:\n  name: %s\n  zonefile: %s.zone\n' "$z" "$z"
-  done
-} >nsd.conf
-nsd-checkconf nsd.conf
+nsd_conf "$dir" "$port" sender.test quarantine.test relaxed.test

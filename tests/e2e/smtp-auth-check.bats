@@ -8,11 +8,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../cli/common
-
-free_udp_port() {
-  python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source "$SRC_DIR/tests/e2e/nsd.sh"
 
 setup_file() {
   [ -x /usr/sbin/nsd ] || skip "NSD is not installed"
@@ -20,37 +16,16 @@ setup_file() {
   export NSD_PORT
   NSD_PORT=$(free_udp_port)
   sh "$SRC_DIR/tests/e2e/smtp-auth-check-zones.sh" "$NSD_DIR" "$NSD_PORT" >&2
-  /usr/sbin/nsd -c "$NSD_DIR/nsd.conf" 3>&-
-  local i
-  for i in $(seq 50); do
-    drill -p "$NSD_PORT" @127.0.0.1 sender.test SOA >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  drill -p "$NSD_PORT" @127.0.0.1 s1._domainkey.sender.test TXT | grep -q 'rcode: NOERROR' || {
-    cat "$NSD_DIR/nsd.log" >&2
-    return 1
-  }
-  # A UDP socket that reads queries and never answers: the DNS outage.
+  nsd_start "$NSD_DIR" "$NSD_PORT" sender.test
+  drill -p "$NSD_PORT" @127.0.0.1 s1._domainkey.sender.test TXT | grep -q 'rcode: NOERROR'
+  swallow_start "$BATS_FILE_TMPDIR"
   export SWALLOW_PORT_FILE="$BATS_FILE_TMPDIR/swallow.port"
-  python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-while True: s.recv(4096)' "$SWALLOW_PORT_FILE" 3>&- >/dev/null 2>&1 &
-  echo $! >"$BATS_FILE_TMPDIR/swallow.pid"
-  for _ in $(seq 50); do [ -s "$SWALLOW_PORT_FILE" ] && break; sleep 0.1; done
   [ -s "$SWALLOW_PORT_FILE" ]
 }
 
 teardown_file() {
-  if [ -s "${NSD_DIR:-/nonexistent}/nsd.pid" ]; then
-    local pid
-    pid=$(cat "$NSD_DIR/nsd.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  if [ -s "$BATS_FILE_TMPDIR/swallow.pid" ]; then
-    kill "$(cat "$BATS_FILE_TMPDIR/swallow.pid")" 2>/dev/null || true
-  fi
+  nsd_stop "${NSD_DIR:-/nonexistent}"
+  swallow_stop "$BATS_FILE_TMPDIR"
 }
 
 setup() {
