@@ -8,6 +8,7 @@
 #include "auth/dkim.h"
 #include "mail/header.h"
 #include "auth/dkim_internal.h"
+#include "mail/transfer.h"
 
 namespace postern::auth::dkim {
 
@@ -183,12 +184,7 @@ std::optional<std::string> decode_dkim_qp(std::string_view text) {
     char c = text[i];
     if (is_fws(c)) continue;
     if (c == '=') {
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;  // tolerated
-        return -1;
-      };
+      auto hex = mail::hex_digit;  // lower case tolerated
       if (i + 2 >= text.size()) return std::nullopt;
       int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;

@@ -9,6 +9,7 @@
 #include "mail/charset.h"
 #include "mail/header.h"
 #include "mail/header_internal.h"
+#include "mail/transfer.h"
 
 namespace postern::mail {
 namespace {
@@ -67,12 +68,7 @@ struct Section {
 };
 
 std::string percent_decode(std::string_view v) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
+  auto hex = hex_digit;
   std::string out;
   out.reserve(v.size());
   for (size_t i = 0; i < v.size(); ++i) {

@@ -7,6 +7,7 @@
 
 #include "mail/charset.h"
 #include "mail/header_internal.h"
+#include "mail/transfer.h"
 
 namespace postern::mail {
 namespace detail {
@@ -86,13 +87,6 @@ size_t read_quoted(std::string_view s, size_t pos, std::string* content, bool* t
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -132,9 +126,9 @@ std::string decode_q(std::string_view text) {
       while (i + 1 < text.size() && is_space(text[i + 1])) ++i;
     } else if (c == '_') {
       out.push_back(' ');
-    } else if (c == '=' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-               hex_value(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+    } else if (c == '=' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+               hex_digit(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2])));
       i += 2;
     } else {
       out.push_back(c);

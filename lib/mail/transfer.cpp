@@ -33,14 +33,14 @@ constexpr std::array<int8_t, 256> make_class_table() {
 }
 constexpr auto kClass = make_class_table();
 
-int hex_value(char c) {
+}  // namespace
+
+int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
-
-}  // namespace
 
 Encoding parse_transfer_encoding(std::string_view v) {
   size_t b = 0, e = v.size();
@@ -213,7 +213,7 @@ Decoded decode_quoted_printable(std::string_view in) {
       continue;
     }
     if (i + 2 < n) {
-      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.data.push_back(static_cast<char>(hi * 16 + lo));
         i += 3;

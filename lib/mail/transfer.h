@@ -36,6 +36,9 @@ size_t base64_decoded_size(std::string_view in);
 // same test as Decoded::clean, without decoding.
 bool base64_is_clean(std::string_view in);
 
+// The value of a hexadecimal digit, either case (0-15), or -1 for any other byte.
+int hex_digit(char c);
+
 // RFC 2045 6.7. Soft line breaks (=CRLF or =LF, with trailing white space before the break)
 // are removed; a '=' not followed by two hex digits is kept as it is (rule 1 leniency);
 // lower-case hex digits are accepted; trailing white space on hard lines is kept.

@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "mail/charset.h"
+#include "mail/transfer.h"
 
 namespace postern::smtp {
 
@@ -356,13 +357,6 @@ base::Status check_address(std::string_view address, bool smtputf8, bool sender)
   return {};
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- commands
@@ -599,7 +593,7 @@ std::optional<std::string> xtext_decode(std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '+') {
       if (i + 2 >= s.size()) return std::nullopt;
-      const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+      const int hi = mail::hex_digit(s[i + 1]), lo = mail::hex_digit(s[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       out += static_cast<char>(hi * 16 + lo);
       i += 2;
