@@ -1,4 +1,5 @@
 #include "auth/dmarc_report.h"
+#include "base/clock.h"
 #include "mail/header.h"
 
 #include <expat.h>
@@ -121,14 +122,7 @@ std::string safe_name(std::string_view s) {
   return out;
 }
 
-std::string utc_time(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
+std::string utc_time(int64_t t) { return base::utc_datetime(t) + " UTC"; }
 
 }  // namespace
 

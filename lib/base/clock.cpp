@@ -33,4 +33,13 @@ std::string rfc3339(Clock::WallTime t) {
   return buf;
 }
 
+std::string utc_datetime(int64_t unix_seconds) {
+  std::time_t tt = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
 }  // namespace postern::base

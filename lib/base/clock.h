@@ -7,6 +7,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <string>
 
 namespace postern::base {
 
@@ -36,5 +38,7 @@ class FakeClock final : public Clock {
 
 // RFC 3339 UTC with milliseconds: "2026-11-28T17:42:12.123Z".
 std::string rfc3339(Clock::WallTime t);
+// Unix seconds as UTC for people: "2026-11-28 17:42:12".
+std::string utc_datetime(int64_t unix_seconds);
 
 }  // namespace postern::base

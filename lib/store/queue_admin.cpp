@@ -1,5 +1,6 @@
 // queue-ctl's operations (queue_admin.h).
 #include "store/queue_admin.h"
+#include "base/clock.h"
 
 #include <boost/json.hpp>
 #include <ctime>
@@ -14,15 +15,6 @@ using base::Error;
 using base::Result;
 
 namespace {
-
-std::string utc_time(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 std::string shown_sender(const std::string& s) { return s.empty() ? "<>" : s; }
 
@@ -133,7 +125,7 @@ Result<std::string> list_text(Queue& q, const ListFilter& filter, bool json) {
   for (const Message& m : *list) {
     bytes += m.size;
     out += m.id + "  " + pad(std::string(state_name(m.state)), 6) + "  " +
-           pad(std::to_string(m.size), 10, true) + "  " + utc_time(m.created_at) + "  " +
+           pad(std::to_string(m.size), 10, true) + "  " + base::utc_datetime(m.created_at) + "  " +
            shown_sender(m.envelope.sender) + "\n";
     for (const Recipient& r : m.envelope.recipients) out += indent + recipient_line(r) + "\n";
     out += "\n";
@@ -157,10 +149,10 @@ Result<std::string> show_text(Queue& q, std::string_view id, bool json) {
   };
   line("id", msg.id);
   line("state", std::string(state_name(msg.state)));
-  line("arrival", utc_time(msg.created_at) + " UTC");
+  line("arrival", base::utc_datetime(msg.created_at) + " UTC");
   line("size", std::to_string(msg.size));
   line("attempts", std::to_string(msg.attempts));
-  line("next attempt", utc_time(msg.next_attempt) + " UTC");
+  line("next attempt", base::utc_datetime(msg.next_attempt) + " UTC");
   line("sender", shown_sender(e.sender));
   if (!e.envid.empty()) line("envid", e.envid);
   if (e.ret != Ret::kDefault) line("ret", ret_text(e.ret));
