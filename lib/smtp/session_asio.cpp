@@ -8,11 +8,10 @@
 #include "auth/sasl.h"
 #include "base/log.h"
 #include "mail/header.h"
-#include "mail/message.h"
-#include "mail/writer.h"
 #include "smtp/command.h"
 #include "smtp/data.h"
 #include "smtp/internal_asio.h"
+#include "smtp/policy.h"
 #include "store/account_admin.h"
 #include "store/local_delivery.h"
 
@@ -25,11 +24,6 @@ using base::Error;
 using base::ExitCode;
 
 std::string lower(std::string_view s) { return mail::to_lower(s); }
-
-std::string domain_of(std::string_view address) {
-  size_t at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : lower(address.substr(at + 1));
-}
 
 std::string session_id() {
   static const char kDigits[] = "0123456789abcdefghijklmnopqrstuv";
@@ -45,12 +39,6 @@ int64_t unix_now() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// What an address check at RCPT (or MAIL in submission) found.
-struct Check {
-  std::string reply;  // empty: accepted
-  std::string reason;  // for the reject counters
-};
 
 }  // namespace
 
@@ -218,113 +206,20 @@ awaitable<void> watch(std::shared_ptr<Session> keep, Session::State& s) {
   }
 }
 
-// ---- helpers on worker threads ----
-
-// Does the authenticated account own `address` (its own, an alias pointing at it, or a
-// configured send-as entry)? Submission only.
-base::Result<bool> owns(store::Store& st, const Settings& cfg, const std::string& login,
-                        const std::string& address) {
-  std::string a = lower(address);
-  if (a == login) return true;
-  std::string domain = domain_of(a);
-  for (const auto& entry : cfg.send_as) {
-    if (lower(entry.login) != login) continue;
-    for (const auto& allowed : entry.addresses) {
-      std::string al = lower(allowed);
-      if (al == a || (al.starts_with("@") && al.substr(1) == domain)) return true;
-    }
-  }
-  auto aliases = st.aliases(domain);
-  if (!aliases) return aliases.error();
-  for (const auto& alias : *aliases) {
-    if (alias.source == a && lower(alias.target) == login) return true;
-  }
-  return false;
-}
-
-Check check_recipient(store::Store& st, const Settings& cfg, bool lmtp, bool authenticated,
-                      const std::string& address) {
-  std::string a = lower(address);
-  if (a.find('@') == std::string::npos && a == "postmaster") {
-    a = "postmaster@" + lower(cfg.hostname);  // RFC 5321 4.5.1
-  }
-  std::string domain = domain_of(a);
-  auto local = st.is_local_domain(domain);
-  if (!local) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
-  if (*local) {
-    auto r = st.resolve(a);
-    if (!r) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
-    if (!r->found()) {
-      return {"550 5.1.1 <" + address + ">: recipient address rejected: no such user here",
-              "unknown_user"};
-    }
-    return {};
-  }
-  if (lmtp) return {"550 5.1.1 <" + address + ">: not a local address", "unknown_user"};
-  if (authenticated) return {};  // an authenticated client may relay
-  for (const auto& d : cfg.relay_domains) {
-    if (lower(d) == domain) return {};
-  }
-  return {"554 5.7.1 <" + address + ">: relay access denied", "relay"};
-}
-
-// ---- message preparation ----
-
-std::string protocol_word(const Session::State& s, bool utf8) {
-  std::string p;
-  if (s.lmtp()) {
-    p = "LMTP";
-  } else if (utf8) {
-    p = "UTF8SMTP";
-  } else {
-    p = s.esmtp ? "ESMTP" : "SMTP";
-  }
-  if (s.tls()) p += "S";  // RFC 3848
-  if (!s.auth_user.empty()) p += "A";
-  return p;
-}
-
-// RFC 5321 4.4 trace field (TLS details as a comment, as Postfix writes them).
+// RFC 5321 4.4 trace field for the current transaction (policy.h).
 std::string received_field(const Session::State& s) {
-  std::string f = "Received: from ";
-  f += s.helo.empty() ? "unknown" : s.helo;
-  f += " ([" + s.ip + "])\r\n";
-  if (s.tls()) f += "\t(using " + s.stream->tls_info() + ")\r\n";
-  f += "\tby " + s.cfg().hostname + " (Postern) with " + protocol_word(s, s.tx.mail.smtputf8);
-  f += " id " + s.tx.id;
-  if (s.tx.rcpts.size() == 1) f += "\r\n\tfor <" + s.tx.rcpts.front().address + ">";
-  f += ";\r\n\t" + mail::format_date(unix_now(), 0) + "\r\n";
-  return f;
-}
-
-// Submission: the From: addresses must belong to the login; Date and Message-ID are
-// added when missing (RFC 6409 8.2, 8.3). Returns a reply on refusal.
-std::string submission_fixups(store::Store& st, const Settings& cfg, const std::string& login,
-                              std::string& message) {
-  auto m = mail::Message::parse(message);
-  if (!m) return "554 5.6.0 message refused: " + m.error().message();
-  const mail::Part& root = m->root();
-  auto from = m->header(root, "From");
-  if (!from) return "550 5.6.0 message refused: no From: field (RFC 5322 3.6)";
-  for (const auto& a : mail::parse_address_list(*from).flatten()) {
-    if (!a.address) continue;
-    auto ok = owns(st, cfg, login, *a.address);
-    if (!ok) return "451 4.3.0 temporary failure checking the From: address";
-    if (!*ok) {
-      return "553 5.7.1 <" + *a.address + ">: From: address not owned by " + login;
-    }
-  }
-  std::string add;
-  if (!m->header(root, "Date")) add += "Date: " + mail::format_date(unix_now(), 0) + "\r\n";
-  if (!m->header(root, "Message-ID")) {
-    unsigned char raw[12];
-    RAND_bytes(raw, sizeof raw);
-    std::string id;
-    for (unsigned char c : raw) id += "0123456789abcdef"[c & 15];
-    add += "Message-ID: <" + id + "@" + cfg.hostname + ">\r\n";
-  }
-  if (!add.empty()) message.insert(0, add);
-  return {};
+  return smtp::received_field({.helo = s.helo,
+                               .ip = s.ip,
+                               .tls = s.tls() ? s.stream->tls_info() : std::string(),
+                               .hostname = s.cfg().hostname,
+                               .lmtp = s.lmtp(),
+                               .esmtp = s.esmtp,
+                               .smtputf8 = s.tx.mail.smtputf8,
+                               .authenticated = !s.auth_user.empty(),
+                               .queue_id = s.tx.id,
+                               .recipient = s.tx.rcpts.size() == 1 ? s.tx.rcpts.front().address
+                                                                   : std::string(),
+                               .time = unix_now()});
 }
 
 q::Envelope envelope(const Session::State& s) {
@@ -671,7 +566,7 @@ awaitable<void> do_mail(Session::State& s, const Command& c) {
         [settings, login, sender, opener = s.srv.open_store](WorkerContext& w) -> base::Result<bool> {
           store::Store* st = w.get_store(opener);
           if (!st) return w.store_error.error();
-          return owns(*st, *settings, login, sender);
+          return may_send_as(*st, *settings, login, sender);
         };
     auto owned = co_await s.srv.blocking<base::Result<bool>>(std::move(job));
     if (!owned) {
@@ -724,13 +619,14 @@ awaitable<void> do_rcpt(Session::State& s, const Command& c) {
     auto settings = s.settings;
     bool lmtp = s.lmtp(), authenticated = !s.auth_user.empty();
     // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
-    std::function<Check(WorkerContext&)> job =
-        [settings, lmtp, authenticated, address, opener = s.srv.open_store](WorkerContext& w) -> Check {
+    std::function<RecipientCheck(WorkerContext&)> job =
+        [settings, lmtp, authenticated, address, opener = s.srv.open_store](WorkerContext& w) -> RecipientCheck {
           store::Store* st = w.get_store(opener);
           if (!st) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
-          return check_recipient(*st, *settings, lmtp, authenticated, address);
+          return check_recipient(*st, *settings, {.lmtp = lmtp, .authenticated = authenticated},
+                                 address);
         };
-    Check chk = co_await s.srv.blocking<Check>(std::move(job));
+    RecipientCheck chk = co_await s.srv.blocking<RecipientCheck>(std::move(job));
     if (!chk.reply.empty()) {
       base::log_info("reject", {{"queue_id", s.tx.id}, {"session", s.sid}, {"to", address},
                                 {"reply", chk.reply}});
@@ -763,7 +659,7 @@ awaitable<void> finish(Session::State& s, std::string content) {
         [settings, login, msg = std::move(content), opener = s.srv.open_store](WorkerContext& w) mutable {
           store::Store* st = w.get_store(opener);
           if (!st) return Out{"451 4.3.0 temporary failure checking the message", std::move(msg)};
-          std::string r = submission_fixups(*st, *settings, login, msg);
+          std::string r = submission_fixups(*st, *settings, login, msg, unix_now());
           return Out{std::move(r), std::move(msg)};
         };
     Out o = co_await s.srv.blocking<Out>(std::move(job));

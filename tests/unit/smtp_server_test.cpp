@@ -23,6 +23,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/fd.h"
+
 #include "store/queue.h"
 #include "store/sqlite_fault.h"
 #include "store/store.h"
@@ -32,22 +34,6 @@ namespace {
 
 namespace store = postern::store;
 namespace q = postern::store::queue;
-
-class TempDir {
- public:
-  TempDir() {
-    // tmpfs when there is one: the durability under test is the fault VFS's.
-    std::filesystem::path base = std::filesystem::temp_directory_path();
-    if (access("/dev/shm", W_OK | X_OK) == 0) base = "/dev/shm";
-    std::string tmpl = (base / "smtp-server.XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // One SMTP session against Server::run_stdio on a thread of its own. The test writes the
 // client's bytes with send() and reads each reply with reply(); finish() closes the
@@ -187,7 +173,7 @@ class SmtpServerTest : public ::testing::Test {
   }
 
   store::SqliteFaultVfs& vfs_ = store::SqliteFaultVfs::install();
-  TempDir dir_;
+  base::TempDir dir_{"smtp-server"};
 };
 
 const std::string kQueued = "250 2.0.0 ok: queued as ";

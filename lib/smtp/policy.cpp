@@ -1,0 +1,117 @@
+// Recipient acceptance, send-as rules, submission fix-ups and the Received: field
+// (see policy.h).
+#include "smtp/policy.h"
+
+#include <openssl/rand.h>
+
+#include "mail/header.h"
+#include "mail/message.h"
+#include "mail/writer.h"
+
+namespace postern::smtp {
+namespace {
+
+std::string domain_of(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : mail::to_lower(address.substr(at + 1));
+}
+
+std::string protocol_word(const Trace& t) {
+  std::string p = t.lmtp ? "LMTP" : t.smtputf8 ? "UTF8SMTP" : t.esmtp ? "ESMTP" : "SMTP";
+  if (!t.tls.empty()) p += "S";  // RFC 3848
+  if (t.authenticated) p += "A";
+  return p;
+}
+
+}  // namespace
+
+RecipientCheck check_recipient(store::Store& store, const Settings& settings, const Client& client,
+                               std::string_view address) {
+  std::string a = mail::to_lower(address);
+  if (a == "postmaster") a += "@" + mail::to_lower(settings.hostname);  // RFC 5321 4.5.1
+  const std::string quoted = "<" + std::string(address) + ">: ";
+  std::string domain = domain_of(a);
+  auto local = store.is_local_domain(domain);
+  if (!local) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
+  if (*local) {
+    auto r = store.resolve(a);
+    if (!r) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
+    if (!r->found()) {
+      return {"550 5.1.1 " + quoted + "recipient address rejected: no such user here",
+              "unknown_user"};
+    }
+    return {};
+  }
+  if (client.lmtp) return {"550 5.1.1 " + quoted + "not a local address", "unknown_user"};
+  if (client.authenticated) return {};
+  for (const auto& d : settings.relay_domains) {
+    if (mail::to_lower(d) == domain) return {};
+  }
+  return {"554 5.7.1 " + quoted + "relay access denied", "relay"};
+}
+
+base::Result<bool> may_send_as(store::Store& store, const Settings& settings,
+                               std::string_view login, std::string_view address) {
+  std::string me = mail::to_lower(login);
+  std::string a = mail::to_lower(address);
+  if (a == me) return true;
+  std::string domain = domain_of(a);
+  for (const auto& entry : settings.send_as) {
+    if (mail::to_lower(entry.login) != me) continue;
+    for (const auto& allowed : entry.addresses) {
+      std::string al = mail::to_lower(allowed);
+      if (al == a || (al.starts_with("@") && al.substr(1) == domain)) return true;
+    }
+  }
+  auto aliases = store.aliases(domain);
+  if (!aliases) return aliases.error();
+  for (const auto& alias : *aliases) {
+    if (alias.source == a && mail::to_lower(alias.target) == me) return true;
+  }
+  return false;
+}
+
+std::string submission_fixups(store::Store& store, const Settings& settings,
+                              std::string_view login, std::string& message, int64_t now) {
+  auto m = mail::Message::parse(message);
+  if (!m) return "554 5.6.0 message refused: " + m.error().message();
+  const mail::Part& root = m->root();
+  auto from = m->header(root, "From");
+  if (!from) return "550 5.6.0 message refused: no From: field (RFC 5322 3.6)";
+  for (const auto& a : mail::parse_address_list(*from).flatten()) {
+    if (!a.address) continue;
+    auto ok = may_send_as(store, settings, login, *a.address);
+    if (!ok) return "451 4.3.0 temporary failure checking the From: address";
+    if (!*ok) {
+      return "553 5.7.1 <" + *a.address + ">: From: address not owned by " + std::string(login);
+    }
+  }
+  std::string add;
+  if (!m->header(root, "Date")) add += "Date: " + mail::format_date(now, 0) + "\r\n";
+  if (!m->header(root, "Message-ID")) {
+    unsigned char raw[12];
+    RAND_bytes(raw, sizeof raw);
+    std::string id;
+    for (unsigned char c : raw) {
+      id += "0123456789abcdef"[c >> 4];
+      id += "0123456789abcdef"[c & 15];
+    }
+    add += "Message-ID: <" + id + "@" + settings.hostname + ">\r\n";
+  }
+  message.insert(0, add);
+  return {};
+}
+
+std::string received_field(const Trace& t) {
+  std::string f = "Received: from ";
+  f += t.helo.empty() ? "unknown" : t.helo;
+  f += " ([" + t.ip + "])\r\n";
+  if (!t.tls.empty()) f += "\t(using " + t.tls + ")\r\n";  // as Postfix writes it
+  f += "\tby " + t.hostname + " (Postern) with " + protocol_word(t);
+  f += " id " + t.queue_id;
+  if (!t.recipient.empty()) f += "\r\n\tfor <" + t.recipient + ">";
+  f += ";\r\n\t" + mail::format_date(t.time, 0) + "\r\n";
+  return f;
+}
+
+}  // namespace postern::smtp

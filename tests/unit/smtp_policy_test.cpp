@@ -1,0 +1,130 @@
+// smtp-listen's policy (lib/smtp/policy.h) against a real SQLite store: no open relay,
+// unknown users, aliases and catch-alls, relay domains, LMTP; send-as rules; the
+// submission fix-ups; the Received: field.
+#include "smtp/policy.h"
+
+#include <gtest/gtest.h>
+
+#include "base/fd.h"
+#include "store/store.h"
+
+namespace postern::smtp {
+namespace {
+
+class PolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::Store::open({.url = "sqlite:" + dir_.path() + "/store.db",
+                                 .blob_dir = dir_.path() + "/blobs"});
+    ASSERT_TRUE(s) << s.error().message();
+    store_ = std::move(*s);
+    ASSERT_TRUE(store_->add_domain("example.org"));
+    ASSERT_TRUE(store_->add_account("ann@example.org"));
+    ASSERT_TRUE(store_->add_account("bob@example.org"));
+    ASSERT_TRUE(store_->add_alias("sales@example.org", "ann@example.org"));
+    settings_.hostname = "example.org";
+  }
+  RecipientCheck rcpt(std::string_view address, Client c = {}) {
+    return check_recipient(*store_, settings_, c, address);
+  }
+  bool may(std::string_view login, std::string_view address) {
+    auto r = may_send_as(*store_, settings_, login, address);
+    EXPECT_TRUE(r) << r.error().message();
+    return r && *r;
+  }
+
+  base::TempDir dir_{"smtp-policy"};
+  std::unique_ptr<store::Store> store_;
+  Settings settings_;
+};
+
+TEST_F(PolicyTest, LocalRecipientsResolveOrAre550) {
+  EXPECT_TRUE(rcpt("ann@example.org").ok());
+  EXPECT_TRUE(rcpt("Ann+Lists@Example.ORG").ok());
+  EXPECT_TRUE(rcpt("sales@example.org").ok());
+  EXPECT_TRUE(rcpt("postmaster").ok() == false);  // no postmaster account yet
+  ASSERT_TRUE(store_->add_alias("postmaster@example.org", "ann@example.org"));
+  EXPECT_TRUE(rcpt("postmaster").ok());  // RFC 5321 4.5.1, at the host name's domain
+  RecipientCheck c = rcpt("nobody@example.org");
+  EXPECT_EQ(c.reply, "550 5.1.1 <nobody@example.org>: recipient address rejected: no such user here");
+  EXPECT_EQ(c.reason, "unknown_user");
+  ASSERT_TRUE(store_->add_alias("@example.org", "bob@example.org"));
+  EXPECT_TRUE(rcpt("nobody@example.org").ok());  // the catch-all takes it now
+}
+
+TEST_F(PolicyTest, NoOpenRelay) {
+  RecipientCheck c = rcpt("victim@elsewhere.test");
+  EXPECT_EQ(c.reply, "554 5.7.1 <victim@elsewhere.test>: relay access denied");
+  EXPECT_EQ(c.reason, "relay");
+  EXPECT_TRUE(rcpt("victim@elsewhere.test", {.authenticated = true}).ok());
+  settings_.relay_domains = {"Backup.TEST"};
+  EXPECT_TRUE(rcpt("anyone@backup.test").ok());
+  EXPECT_FALSE(rcpt("anyone@sub.backup.test").ok());
+  // LMTP delivers here or nowhere, logged in or not.
+  EXPECT_EQ(rcpt("x@backup.test", {.lmtp = true, .authenticated = true}).reply,
+            "550 5.1.1 <x@backup.test>: not a local address");
+}
+
+TEST_F(PolicyTest, SendAsOwnAliasesAndConfiguredAddresses) {
+  EXPECT_TRUE(may("ann@example.org", "ANN@example.org"));
+  EXPECT_TRUE(may("ann@example.org", "sales@example.org"));
+  EXPECT_FALSE(may("bob@example.org", "sales@example.org"));
+  EXPECT_FALSE(may("ann@example.org", "bob@example.org"));
+  EXPECT_FALSE(may("ann@example.org", "news@lists.example.org"));
+  settings_.send_as = {{"ann@example.org", {"@lists.example.org", "ceo@example.org"}}};
+  EXPECT_TRUE(may("ann@example.org", "news@lists.example.org"));
+  EXPECT_TRUE(may("ann@example.org", "ceo@example.org"));
+  EXPECT_FALSE(may("bob@example.org", "ceo@example.org"));
+}
+
+TEST_F(PolicyTest, SubmissionFixups) {
+  std::string m = "From: Ann <sales@example.org>\r\nSubject: hi\r\n\r\nbody\r\n";
+  EXPECT_EQ(submission_fixups(*store_, settings_, "ann@example.org", m, 1700000000), "");
+  EXPECT_TRUE(m.starts_with("Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <"));
+  EXPECT_NE(m.find("@example.org>\r\nFrom: Ann"), std::string::npos);
+  std::string again = m;
+  EXPECT_EQ(submission_fixups(*store_, settings_, "ann@example.org", again, 1700000000), "");
+  EXPECT_EQ(again, m);  // nothing added twice
+
+  std::string other = "From: bob@example.org, ann@example.org\r\n\r\nx\r\n";
+  EXPECT_EQ(submission_fixups(*store_, settings_, "ann@example.org", other, 0),
+            "553 5.7.1 <bob@example.org>: From: address not owned by ann@example.org");
+  std::string none = "Subject: no from\r\n\r\nx\r\n";
+  EXPECT_EQ(submission_fixups(*store_, settings_, "ann@example.org", none, 0),
+            "550 5.6.0 message refused: no From: field (RFC 5322 3.6)");
+}
+
+TEST(Received, FieldAndProtocolWords) {
+  Trace t{.helo = "mail.example.net",
+          .ip = "192.0.2.1",
+          .hostname = "mx.example.org",
+          .queue_id = "01M8JVRXK3T75AWD",
+          .recipient = "ann@example.org",
+          .time = 1700000000};
+  EXPECT_EQ(received_field(t),
+            "Received: from mail.example.net ([192.0.2.1])\r\n"
+            "\tby mx.example.org (Postern) with ESMTP id 01M8JVRXK3T75AWD\r\n"
+            "\tfor <ann@example.org>;\r\n"
+            "\tTue, 14 Nov 2023 22:13:20 +0000\r\n");
+  t.tls = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384";
+  t.authenticated = true;
+  t.recipient.clear();
+  t.helo.clear();
+  EXPECT_EQ(received_field(t),
+            "Received: from unknown ([192.0.2.1])\r\n"
+            "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n"
+            "\tby mx.example.org (Postern) with ESMTPSA id 01M8JVRXK3T75AWD;\r\n"
+            "\tTue, 14 Nov 2023 22:13:20 +0000\r\n");
+  auto word = [&](Trace x) {
+    std::string f = received_field(x);
+    size_t w = f.find(" with ") + 6;
+    return f.substr(w, f.find(' ', w) - w);
+  };
+  EXPECT_EQ(word({.esmtp = false}), "SMTP");
+  EXPECT_EQ(word({.smtputf8 = true}), "UTF8SMTP");
+  EXPECT_EQ(word({.tls = "x", .smtputf8 = true, .authenticated = true}), "UTF8SMTPSA");
+  EXPECT_EQ(word({.lmtp = true}), "LMTP");
+}
+
+}  // namespace
+}  // namespace postern::smtp
