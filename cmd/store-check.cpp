@@ -65,6 +65,7 @@ json::object to_json(const store::CheckReport& r) {
           {"mailboxes", r.mailboxes},
           {"emails", r.emails},
           {"pending", r.pending},
+          {"queued", r.queued},
           {"blobs", r.blobs},
           {"blob_files", r.blob_files},
           {"problems", std::move(problems)},

@@ -19,6 +19,10 @@
 //   role          at most one mailbox per role per account            (not repairable)
 //   index         every email has its search rows (email_text, email_words) or is queued
 //                 for indexing (email_pending)                        (queued, then indexed)
+//   queue         every queued message (postern-queue(7)) has its bytes, of the size its
+//                 row says, and at least one recipient; store-wide checks only
+//                                                                     (not repairable:
+//                                                                      queue-ctl drop)
 //
 // Checking reads one consistent snapshot (a read transaction; REPEATABLE READ on
 // PostgreSQL) and never writes. Repairs run afterwards, each in its own write transaction
@@ -61,6 +65,7 @@ struct CheckReport {
   std::string store;  // where (Db::describe() and the blob store)
   int64_t accounts = 0, mailboxes = 0, emails = 0, blobs = 0, blob_files = 0;
   int64_t pending = 0;  // emails queued for text indexing (not a problem)
+  int64_t queued = 0;   // messages in the mail queue (not a problem)
   std::vector<Problem> problems;
   // Problems still there (not repaired).
   size_t left() const;

@@ -135,6 +135,27 @@ blob_path() {
   assert_output_contains "the bytes hash to"
 }
 
+@test "store-check: a queued message missing its bytes or recipients is reported, not repaired" {
+  printf 'Subject: q\r\n\r\nqueued\r\n' > q.eml
+  a=$(queue-ctl "${STORE[@]}" add -f bob@example.net ann@example.org < q.eml)
+  b=$(queue-ctl "${STORE[@]}" add -f bob@example.net ann@example.org < q.eml)
+  c=$(queue-ctl "${STORE[@]}" add -f bob@example.net ann@example.org < q.eml)
+  run store-check "${STORE[@]}" --json
+  assert_status 0
+  python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["queued"] == 3 and d["left"] == 0, d' <<<"$output"
+  sql "DELETE FROM queue_data WHERE queue_id = '$a'"
+  sql "UPDATE queue_message SET size = size + 1 WHERE id = '$b'"
+  sql "DELETE FROM queue_recipient WHERE queue_id = '$c'"
+  run store-check "${STORE[@]}" --repair
+  assert_status 1
+  assert_output_contains "queued message $a: no bytes"
+  assert_output_contains "queued message $b: size"
+  assert_output_contains "queued message $c: no recipients"
+  queue-ctl "${STORE[@]}" drop "$a" "$b" "$c"
+  run store-check "${STORE[@]}"
+  assert_status 0
+}
+
 @test "store-check: orphaned blobs only after the grace period; --repair removes them" {
   # A file a crashed delivery left (no row), and a row whose last email was destroyed.
   printf 'From: x@example.net\r\n\r\nnever committed\r\n' > orphan.eml
