@@ -52,6 +52,8 @@ struct Session::State {
 
   std::string in;
   size_t in_pos = 0;
+  static constexpr size_t kReadChunk = 16384;
+  std::unique_ptr<char[]> read_buf;  // made at the first read
   std::string out;
   asio::steady_timer watchdog;
   Clock::time_point deadline;
@@ -145,17 +147,16 @@ awaitable<bool> fill(Session::State& s, Clock::time_point deadline) {
     s.in_pos = 0;
   }
   s.deadline = deadline;
-  size_t old = s.in.size();
-  constexpr size_t kChunk = 16384;
-  s.in.resize(old + kChunk);
+  // Into a buffer of its own, then appended: growing `in` by the chunk would zero 16 KB
+  // for every command line of a few bytes.
+  if (!s.read_buf) s.read_buf = std::make_unique_for_overwrite<char[]>(Session::State::kReadChunk);
   size_t n = 0;
   try {
-    n = co_await s.stream->read_some(s.in.data() + old, kChunk);
+    n = co_await s.stream->read_some(s.read_buf.get(), Session::State::kReadChunk);
   } catch (const std::exception&) {
-    s.in.resize(old);
     co_return false;
   }
-  s.in.resize(old + n);
+  s.in.append(s.read_buf.get(), n);
   co_return n > 0;
 }
 
