@@ -42,12 +42,6 @@ struct Options {
   std::vector<std::string> files;
 };
 
-std::string words(const auth::CheckRequest& req, const auth::CheckResult& r) {
-  std::string out;
-  for (const auto& c : auth::result_clauses(req, r)) out += c.method + "=" + c.result + " ";
-  return out + "policy=" + std::string(auth::dmarc::policy_name(r.disposition));
-}
-
 std::string json_form(const std::string& file, const auth::CheckRequest& req,
                       const auth::CheckResult& r) {
   // The record's members, plus the file and the field we would write.
@@ -97,14 +91,12 @@ int run(Options& o, const dns::ResolverOptions& ro) {
         auth::CheckResult r = dns::run(**resolver, task);
         int rc = status_for(o, r);
         if (r.disposition != auth::dmarc::Policy::kNone || auth::is_temporary(r)) {
-          postern::base::log_info("auth", {{"file", shown}, {"results", words(o.req, r)}});
+          postern::base::log_info("auth", {{"file", shown}, {"results", auth::result_words(o.req, r)}});
         }
         if (record) {
           // One write() per line on an O_APPEND descriptor: concurrent writers never interleave.
           int64_t now = o.req.now ? o.req.now
-                                  : std::chrono::duration_cast<std::chrono::seconds>(
-                                        postern::base::system_clock().now().time_since_epoch())
-                                        .count();
+                                  : postern::base::unix_seconds(postern::base::system_clock().now());
           auto st = postern::base::write_all(record.get(),
                                              auth::record_to_json(auth::to_record(o.req, r, now)));
           if (!st) {
@@ -116,7 +108,7 @@ int run(Options& o, const dns::ResolverOptions& ro) {
         if (o.json) {
           ok = postern::base::write_stdout(json_form(shown, o.req, r));
         } else if (o.results_only) {
-          ok = postern::base::write_stdout((many ? shown + ": " : "") + words(o.req, r) + "\n");
+          ok = postern::base::write_stdout((many ? shown + ": " : "") + auth::result_words(o.req, r) + "\n");
         } else {
           ok = postern::base::write_stdout(
               auth::stamp(msg, o.req.authserv_id, auth::result_clauses(o.req, r), o.headers_only));

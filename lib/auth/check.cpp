@@ -161,4 +161,10 @@ bool is_temporary(const CheckResult& r) {
   return false;
 }
 
+std::string result_words(const CheckRequest& request, const CheckResult& result) {
+  std::string out;
+  for (const auto& c : result_clauses(request, result)) out += c.method + "=" + c.result + " ";
+  return out + "policy=" + std::string(dmarc::policy_name(result.disposition));
+}
+
 }  // namespace postern::auth

@@ -68,6 +68,10 @@ ResultClause arc_result_clause(const arc::ChainResult& result, std::string_view 
 // spf, dkim (one per signature), arc, dmarc, in that order.
 std::vector<ResultClause> result_clauses(const CheckRequest& request, const CheckResult& result);
 
+// "spf=pass dkim=pass arc=none dmarc=pass policy=none": each clause's method and result,
+// then the policy to apply; for logs and `auth-check --results-only`.
+std::string result_words(const CheckRequest& request, const CheckResult& result);
+
 // The aggregate-report record of this evaluation (`time`: Unix seconds).
 Record to_record(const CheckRequest& request, const CheckResult& result, int64_t time);
 

@@ -38,6 +38,10 @@ class FakeClock final : public Clock {
 
 // RFC 3339 UTC with milliseconds: "2026-11-28T17:42:12.123Z".
 std::string rfc3339(Clock::WallTime t);
+// Whole Unix seconds of a wall time (for rows, records and Date: fields).
+inline int64_t unix_seconds(Clock::WallTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
 // Unix seconds as UTC for people: "2026-11-28 17:42:12".
 std::string utc_datetime(int64_t unix_seconds);
 

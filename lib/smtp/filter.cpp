@@ -13,6 +13,7 @@
 
 #include "auth/check.h"
 #include "auth/results.h"
+#include "base/clock.h"
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/process.h"
@@ -197,20 +198,14 @@ Verdict run_auth_check(const FilterStage& stage, FilterInput& in, FilterContext&
   auth::CheckResult r = dns::run(*ctx.resolver, task);
   if (!s.dmarc_record.empty()) {
     base::UniqueFd fd(::open(s.dmarc_record.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    int64_t now = base::unix_seconds(base::system_clock().now());
     // One write() per line on an O_APPEND descriptor: concurrent writers never interleave.
     if (!fd || !base::write_all(fd.get(), auth::record_to_json(auth::to_record(req, r, now)))) {
       base::log_warn("dmarc_record_failed", {{"file", s.dmarc_record}, {"error", std::strerror(errno)}});
     }
   }
   *in.message = auth::stamp(msg, req.authserv_id, auth::result_clauses(req, r));
-  std::string words;
-  for (const auto& c : auth::result_clauses(req, r)) {
-    words += words.empty() ? "" : " ";
-    words += c.method + "=" + c.result;
-  }
+  std::string words = auth::result_words(req, r);
   if (s.dmarc == DmarcMode::kEnforce) {
     if (r.disposition == auth::dmarc::Policy::kReject) {
       return {Verdict::kReject,

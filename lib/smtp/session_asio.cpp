@@ -6,6 +6,7 @@
 
 #include "auth/dkim.h"
 #include "auth/sasl.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "mail/header.h"
 #include "smtp/command.h"
@@ -34,11 +35,7 @@ std::string session_id() {
   return id;
 }
 
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t unix_now() { return base::unix_seconds(base::system_clock().now()); }
 
 }  // namespace
 

@@ -2,11 +2,12 @@
 // written by one transaction each batch, and the group committer.
 #include "store/queue.h"
 
+#include "base/clock.h"
+
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <map>
 #include <random>
 #include <utility>
@@ -26,7 +27,7 @@ constexpr std::string_view kAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr size_t kIdLength = 16;
 constexpr size_t kTimeChars = 10;
 
-int64_t now_unix() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t now_unix() { return base::unix_seconds(base::system_clock().now()); }
 
 std::string_view ret_name(Ret r) {
   switch (r) {
