@@ -251,7 +251,10 @@ base::Status Server::Impl::load_tls(const Settings& s) {
 base::Status Server::Impl::start_workers() {
   auto st = open_store();
   if (!st) return st.error();
-  committer = std::make_unique<q::GroupCommitter>(std::move(*st));
+  auto checkpointer = open_store();
+  if (!checkpointer) return checkpointer.error();
+  committer = std::make_unique<q::GroupCommitter>(std::move(*st), q::GroupCommitter::Options{},
+                                                  std::move(*checkpointer));
   workers = std::make_unique<WorkerPool>(8, open_store, settings.get());
   return {};
 }
@@ -332,6 +335,9 @@ std::string Server::Impl::metrics() const {
     m += "# TYPE postern_queue_commit_seconds summary\n";
     m += "postern_queue_commit_seconds_sum " + std::to_string(st.total_commit_seconds) + "\n";
     m += "postern_queue_commit_seconds_count " + std::to_string(st.batches) + "\n";
+    m += "# TYPE postern_queue_checkpoint_seconds summary\n";
+    m += "postern_queue_checkpoint_seconds_sum " + std::to_string(st.checkpoint_seconds) + "\n";
+    m += "postern_queue_checkpoint_seconds_count " + std::to_string(st.checkpoints) + "\n";
   }
   return m;
 }

@@ -381,14 +381,20 @@ Result<Queue::Counts> Queue::counts() {
 // plus the single-message retries of a failed one); messages every message answered;
 // failures those whose callback got an error; the times are per batch, retries included.
 
-GroupCommitter::GroupCommitter(std::unique_ptr<Store> store, Options options)
+GroupCommitter::GroupCommitter(std::unique_ptr<Store> store, Options options,
+                               std::unique_ptr<Store> checkpointer)
     : store_(std::move(store)), options_(options) {
   if (options_.max_batch == 0) options_.max_batch = 1;
-  if (options_.sqlite_wal_checkpoint_pages > 0 && store_->db().engine() == Engine::kSqlite) {
+  bool sqlite = store_->db().engine() == Engine::kSqlite;
+  if (sqlite && checkpointer && checkpointer->db().engine() == Engine::kSqlite) {
+    checkpoint_store_ = std::move(checkpointer);
+  }
+  if (options_.sqlite_wal_checkpoint_pages > 0 && sqlite) {
     (void)store_->db().exec("PRAGMA wal_autocheckpoint=" +
                             std::to_string(options_.sqlite_wal_checkpoint_pages));
   }
   thread_ = std::thread([this] { run(); });
+  if (checkpoint_store_) checkpoint_thread_ = std::thread([this] { run_checkpoints(); });
 }
 
 GroupCommitter::~GroupCommitter() {
@@ -398,6 +404,32 @@ GroupCommitter::~GroupCommitter() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+}
+
+// PASSIVE: copies what no reader still needs and returns; never waits for the committer,
+// which keeps appending meanwhile. The committer restarts the WAL from its start at the
+// first commit after a checkpoint that caught up.
+void GroupCommitter::run_checkpoints() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || checkpoint_stopping_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    auto start = std::chrono::steady_clock::now();
+    (void)checkpoint_store_->db().query("PRAGMA wal_checkpoint(PASSIVE)");
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.checkpoints += 1;
+    stats_.checkpoint_seconds += seconds;
+  }
 }
 
 void GroupCommitter::submit(NewMessage message, std::string data, Done done) {
@@ -478,6 +510,14 @@ void GroupCommitter::run() {
       stats_.failures += failed;
       stats_.last_commit_seconds = seconds;
       stats_.total_commit_seconds += seconds;
+      if (checkpoint_store_) {
+        for (const NewMessage& m : messages) uncheckpointed_bytes_ += m.data.size() + 512;
+        if (uncheckpointed_bytes_ >= options_.sqlite_checkpoint_bytes) {
+          uncheckpointed_bytes_ = 0;
+          checkpoint_wanted_ = true;
+          checkpoint_cv_.notify_one();
+        }
+      }
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!batch[i].done) continue;

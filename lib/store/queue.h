@@ -144,22 +144,30 @@ class Queue {
 // commit finished, up to max_batch messages or max_batch_bytes. If a batch fails, each of
 // its messages is retried alone once, so one bad message does not fail its neighbours.
 // The destructor commits what was submitted, then stops.
+//
+// On SQLite, a second connection (`checkpointer`) lets a thread of its own copy the WAL
+// into the database (a PASSIVE checkpoint, which never blocks the committer) whenever
+// sqlite_checkpoint_bytes of messages were committed since the last one. Without it,
+// SQLite checkpoints inside the COMMIT that crosses wal_autocheckpoint, and every session
+// of that batch waits for the copy.
 class GroupCommitter {
  public:
   struct Options {
     size_t max_batch = 256;
     uint64_t max_batch_bytes = 64ull << 20;
-    // SQLite: the WAL pages after which a commit checkpoints (PRAGMA wal_autocheckpoint on
-    // the committer's connection). SQLite checkpoints inside the COMMIT that crosses the
-    // threshold, so every session of that batch waits for it: fewer, larger checkpoints
-    // (64 MiB of WAL rather than the store's 1 MiB) keep that off most batches. 0: leave
-    // the store's setting.
+    // SQLite: the WAL pages after which a commit on the committer's own connection
+    // checkpoints (PRAGMA wal_autocheckpoint). Without a checkpointer, fewer, larger
+    // checkpoints (64 MiB of WAL rather than the store's 1 MiB) keep that off most
+    // batches; with one, it is only the backstop if the checkpointer falls behind.
+    // 0: leave the store's setting.
     int sqlite_wal_checkpoint_pages = 16384;
+    uint64_t sqlite_checkpoint_bytes = 8ull << 20;
   };
   using Done = std::function<void(base::Status)>;
 
   explicit GroupCommitter(std::unique_ptr<Store> store) : GroupCommitter(std::move(store), Options{}) {}
-  GroupCommitter(std::unique_ptr<Store> store, Options options);
+  GroupCommitter(std::unique_ptr<Store> store, Options options,
+                 std::unique_ptr<Store> checkpointer = nullptr);
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -173,6 +181,8 @@ class GroupCommitter {
     uint64_t failures = 0;
     double last_commit_seconds = 0;
     double total_commit_seconds = 0;
+    uint64_t checkpoints = 0;  // by the checkpointer thread
+    double checkpoint_seconds = 0;
   };
   Stats stats() const;
 
@@ -183,15 +193,22 @@ class GroupCommitter {
     Done done;
   };
   void run();
+  void run_checkpoints();
 
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> checkpoint_store_;
   Options options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> pending_;
   bool stopping_ = false;
   Stats stats_;
+  uint64_t uncheckpointed_bytes_ = 0;  // committed since the last checkpoint request
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stopping_ = false;  // after the committer's thread ended
+  std::condition_variable checkpoint_cv_;
   std::thread thread_;
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace postern::store::queue

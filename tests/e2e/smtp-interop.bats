@@ -461,6 +461,7 @@ postfix_send() {
   run curl -fsS --max-time 5 "http://127.0.0.1:$METRICS/metrics"
   assert_status 0
   assert_output_contains "postern_smtp_messages_total"
+  assert_output_contains "postern_queue_checkpoint_seconds_count"
   m0=$(metric postern_smtp_messages_total)
   r0=$(metric 'postern_smtp_rejects_total{reason="relay"')
   swaks_mx >/dev/null
