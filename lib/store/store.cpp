@@ -1,7 +1,9 @@
 // Store::open, domains, accounts, app passwords, aliases and recipient resolution.
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "mail/header.h"
@@ -39,7 +41,9 @@ std::optional<Role> parse_role(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+namespace {
+
+Result<std::unique_ptr<Db>> open_and_migrate(const StoreOptions& options) {
   DbOptions dbo = options.db;
   dbo.create = options.create;
   auto db = open_db(options.url, dbo);
@@ -53,6 +57,22 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     }
   }
   if (auto st = migrate(**db); !st) return st.error();
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+  // Several processes opening a new SQLite store at once race to switch it to WAL and
+  // create the schema; a step that loses can get SQLITE_BUSY without SQLite's busy
+  // handler being asked (a reader of a database another connection is converting), so
+  // the whole opening is tried again, a few times, on a busy error.
+  auto db = open_and_migrate(options);
+  for (int attempt = 1; !db && retryable(db.error()) && attempt < 10; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
+    db = open_and_migrate(options);
+  }
+  if (!db) return db.error();
   std::unique_ptr<BlobStore> blobs;
   if (options.blob_dir.empty()) {
     blobs = make_db_blob_store(**db);
