@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <tuple>
 #include <utility>
 
 #include "store/db.h"
@@ -128,7 +129,9 @@ Error not_queued(std::string_view id) {
 
 constexpr const char* kMessageColumns =
     "id, created_at, size, state, next_attempt, attempts, sender, envid, ret, body, smtputf8, "
-    "requiretls, client_ip, helo, auth_user, listener";
+    "requiretls, client_ip, helo, auth_user, listener, last_attempt, delay_warned, bounce";
+constexpr const char* kRecipientColumns =
+    "queue_id, address, orcpt, notify, status, last_reply, remote_mta";
 
 Message message_of(const Row& r) {
   Message m;
@@ -149,10 +152,13 @@ Message message_of(const Row& r) {
   e.helo = r.str(13);
   e.auth_user = r.str(14);
   e.listener = r.str(15);
+  m.last_attempt = r.i64(16);
+  m.delay_warned = r.i64(17) != 0;
+  m.bounce = r.i64(18) != 0;
   return m;
 }
 
-// Columns: queue_id, address, orcpt, notify, status, last_reply (ordered by idx).
+// kRecipientColumns, ordered by idx.
 Recipient recipient_of(const Row& r) {
   Recipient out;
   out.address = r.str(1);
@@ -160,7 +166,56 @@ Recipient recipient_of(const Row& r) {
   out.notify = static_cast<unsigned>(r.i64(3));
   out.status = parse_status(r.str(4));
   out.last_reply = r.str(5);
+  out.remote_mta = r.str(6);
   return out;
+}
+
+// The rows of one message, inside a transaction of the caller's.
+Status insert_message(Db& tx, const NewMessage& m, int64_t now) {
+  const Envelope& e = m.envelope;
+  const int64_t created = m.created_at != 0 ? m.created_at : now;
+  auto ins = tx.exec(
+      "INSERT INTO queue_message (id, created_at, size, state, next_attempt, attempts, "
+      "sender, envid, ret, body, smtputf8, requiretls, client_ip, helo, auth_user, listener) "
+      "VALUES (?, ?, ?, 'active', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {Value(m.id), Value(created), Value(static_cast<int64_t>(m.data.size())), Value(now),
+       Value(e.sender), Value(e.envid), Value(ret_name(e.ret)), Value(body_name(e.body)),
+       Value(e.smtputf8), Value(e.requiretls), Value(e.client_ip), Value(e.helo),
+       Value(e.auth_user), Value(e.listener)});
+  if (!ins) return ins.error();
+  for (size_t i = 0; i < e.recipients.size(); ++i) {
+    const Recipient& r = e.recipients[i];
+    auto rc = tx.exec(
+        "INSERT INTO queue_recipient (queue_id, idx, address, orcpt, notify, status, "
+        "last_reply, remote_mta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        {Value(m.id), Value(static_cast<int64_t>(i)), Value(r.address), Value(r.orcpt),
+         Value(static_cast<int64_t>(r.notify)), Value(status_name(r.status)),
+         Value(r.last_reply), Value(r.remote_mta)});
+    if (!rc) return rc.error();
+  }
+  auto data = tx.exec("INSERT INTO queue_data (queue_id, data) VALUES (?, ?)",
+                      {Value(m.id), Value(Bytes{std::string(m.data)})});
+  if (!data) return data.error();
+  return {};
+}
+
+Status delete_message(Db& tx, std::string_view id) {
+  // Children first, then the message row, whose count says whether the id existed.
+  if (auto d = tx.exec("DELETE FROM queue_data WHERE queue_id = ?", {Value(id)}); !d) {
+    return d.error();
+  }
+  if (auto r = tx.exec("DELETE FROM queue_recipient WHERE queue_id = ?", {Value(id)}); !r) {
+    return r.error();
+  }
+  auto n = tx.exec("DELETE FROM queue_message WHERE id = ?", {Value(id)});
+  if (!n) return n.error();
+  if (*n == 0) return not_queued(id);
+  return {};
+}
+
+Error lease_lost(std::string_view id) {
+  return Error::temporary("lease lost on queued message " + std::string(id) +
+                          " (it expired and another worker took it)");
 }
 
 // ASCII case-insensitive substring test (addresses are compared as Postern folds them
@@ -234,30 +289,7 @@ Status Queue::enqueue(std::span<const NewMessage> messages) {
   const int64_t now = now_unix();
   return with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
     for (const NewMessage& m : messages) {
-      const Envelope& e = m.envelope;
-      const int64_t created = m.created_at != 0 ? m.created_at : now;
-      auto ins = tx.exec(
-          "INSERT INTO queue_message (id, created_at, size, state, next_attempt, attempts, "
-          "sender, envid, ret, body, smtputf8, requiretls, client_ip, helo, auth_user, listener) "
-          "VALUES (?, ?, ?, 'active', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          {Value(m.id), Value(created), Value(static_cast<int64_t>(m.data.size())), Value(now),
-           Value(e.sender), Value(e.envid), Value(ret_name(e.ret)), Value(body_name(e.body)),
-           Value(e.smtputf8), Value(e.requiretls), Value(e.client_ip), Value(e.helo),
-           Value(e.auth_user), Value(e.listener)});
-      if (!ins) return ins.error();
-      for (size_t i = 0; i < e.recipients.size(); ++i) {
-        const Recipient& r = e.recipients[i];
-        auto rc = tx.exec(
-            "INSERT INTO queue_recipient (queue_id, idx, address, orcpt, notify, status, "
-            "last_reply) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            {Value(m.id), Value(static_cast<int64_t>(i)), Value(r.address), Value(r.orcpt),
-             Value(static_cast<int64_t>(r.notify)), Value(status_name(r.status)),
-             Value(r.last_reply)});
-        if (!rc) return rc.error();
-      }
-      auto data = tx.exec("INSERT INTO queue_data (queue_id, data) VALUES (?, ?)",
-                          {Value(m.id), Value(Bytes{std::string(m.data)})});
-      if (!data) return data.error();
+      if (auto st = insert_message(tx, m, now); !st) return st;
     }
     return {};
   });
@@ -278,7 +310,7 @@ Result<std::vector<Message>> Queue::list(const ListFilter& filter) {
                          p);
     if (!rows) return rows.error();
     auto rcpts = tx.query(
-        "SELECT r.queue_id, r.address, r.orcpt, r.notify, r.status, r.last_reply "
+        "SELECT r.queue_id, r.address, r.orcpt, r.notify, r.status, r.last_reply, r.remote_mta "
         "FROM queue_recipient r JOIN queue_message m ON m.id = r.queue_id" +
             where + " ORDER BY r.queue_id, r.idx",
         p);
@@ -316,8 +348,7 @@ Result<std::optional<Message>> Queue::get(std::string_view id) {
     if (rows->empty()) return {};
     Message m = message_of((*rows)[0]);
     auto rcpts = tx.query(
-        "SELECT queue_id, address, orcpt, notify, status, last_reply FROM queue_recipient "
-        "WHERE queue_id = ? ORDER BY idx",
+        std::string("SELECT ") + kRecipientColumns + " FROM queue_recipient WHERE queue_id = ? ORDER BY idx",
         {Value(id)});
     if (!rcpts) return rcpts.error();
     for (const Row& r : *rcpts) m.envelope.recipients.push_back(recipient_of(r));
@@ -347,17 +378,124 @@ Status Queue::release(std::string_view id) {
 }
 
 Status Queue::drop(std::string_view id) {
+  return with_transaction(store_.db(), Access::kWrite,
+                          [&](Db& tx) -> Status { return delete_message(tx, id); });
+}
+
+Status Queue::retry(std::string_view id) {
+  return update_state(store_.db(), id, "UPDATE queue_message SET next_attempt = ? WHERE id = ?",
+                      {Value(now_unix()), Value(id)});
+}
+
+Result<uint64_t> Queue::flush() {
+  auto n = store_.db().exec(
+      "UPDATE queue_message SET next_attempt = ? WHERE state = 'active' AND next_attempt > ?",
+      {Value(now_unix()), Value(now_unix())});
+  if (!n) return n.error();
+  return static_cast<uint64_t>(*n);
+}
+
+Status Queue::bounce(std::string_view id) {
+  return update_state(store_.db(), id,
+                      "UPDATE queue_message SET bounce = 1, state = 'active', next_attempt = ? "
+                      "WHERE id = ?",
+                      {Value(now_unix()), Value(id)});
+}
+
+Result<std::vector<Message>> Queue::claim(std::string_view owner, int64_t now,
+                                          int64_t lease_until, size_t max) {
+  std::vector<Message> out;
+  auto st = with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
+    out.clear();
+    const bool pg = tx.engine() == Engine::kPostgres;
+    std::string pick =
+        "SELECT id FROM queue_message WHERE state = 'active' AND next_attempt <= ? AND "
+        "(lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, id LIMIT ?";
+    if (pg) pick += " FOR UPDATE SKIP LOCKED";
+    auto ids = tx.query("UPDATE queue_message SET lease_owner = ?, lease_until = ? WHERE id IN (" +
+                            pick + ") RETURNING id",
+                        {Value(owner), Value(lease_until), Value(now), Value(now),
+                         Value(static_cast<int64_t>(max))});
+    if (!ids) return ids.error();
+    for (const Row& r : *ids) {
+      std::string id = r.str(0);
+      auto rows = tx.query(std::string("SELECT ") + kMessageColumns +
+                               " FROM queue_message WHERE id = ?",
+                           {Value(id)});
+      if (!rows) return rows.error();
+      if (rows->empty()) continue;
+      Message m = message_of((*rows)[0]);
+      auto rcpts = tx.query(std::string("SELECT ") + kRecipientColumns +
+                                " FROM queue_recipient WHERE queue_id = ? ORDER BY idx",
+                            {Value(id)});
+      if (!rcpts) return rcpts.error();
+      for (const Row& rc : *rcpts) m.envelope.recipients.push_back(recipient_of(rc));
+      out.push_back(std::move(m));
+    }
+    std::sort(out.begin(), out.end(), [](const Message& a, const Message& b) {
+      return std::tie(a.next_attempt, a.id) < std::tie(b.next_attempt, b.id);
+    });
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+Status Queue::renew(std::string_view id, std::string_view owner, int64_t lease_until) {
+  auto n = store_.db().exec(
+      "UPDATE queue_message SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+      {Value(lease_until), Value(id), Value(owner)});
+  if (!n) return n.error();
+  if (*n == 0) return lease_lost(id);
+  return {};
+}
+
+Status Queue::unlease(std::string_view id, std::string_view owner) {
+  auto n = store_.db().exec(
+      "UPDATE queue_message SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND "
+      "lease_owner = ?",
+      {Value(id), Value(owner)});
+  if (!n) return n.error();
+  if (*n == 0) return lease_lost(id);
+  return {};
+}
+
+Status Queue::finish(std::string_view id, std::string_view owner, int64_t now,
+                     const Attempt& attempt) {
+  for (const NewMessage& m : attempt.enqueue) {
+    if (auto st = check_message(m); !st) return st;
+  }
+  for (const Outcome& o : attempt.outcomes) {
+    if (!valid_text(o.reply) || !valid_text(o.remote_mta)) {
+      return Error::bad_data("queue message " + std::string(id) +
+                             ": a reply is not valid UTF-8 text on one line");
+    }
+  }
   return with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
-    // Children first, then the message row, whose count says whether the id existed.
-    if (auto d = tx.exec("DELETE FROM queue_data WHERE queue_id = ?", {Value(id)}); !d) {
-      return d.error();
-    }
-    if (auto r = tx.exec("DELETE FROM queue_recipient WHERE queue_id = ?", {Value(id)}); !r) {
-      return r.error();
-    }
-    auto n = tx.exec("DELETE FROM queue_message WHERE id = ?", {Value(id)});
+    auto n = tx.exec(
+        "UPDATE queue_message SET attempts = attempts + 1, last_attempt = ?, next_attempt = ?, "
+        "lease_owner = NULL, lease_until = NULL, bounce = 0, delay_warned = CASE WHEN ? = 1 "
+        "THEN 1 ELSE delay_warned END WHERE id = ? AND lease_owner = ?",
+        {Value(now), Value(attempt.next_attempt), Value(attempt.delay_warned ? 1 : 0), Value(id),
+         Value(owner)});
     if (!n) return n.error();
-    if (*n == 0) return not_queued(id);
+    if (*n == 0) return lease_lost(id);
+    for (const Outcome& o : attempt.outcomes) {
+      auto u = tx.exec(
+          "UPDATE queue_recipient SET status = ?, last_reply = ?, remote_mta = ? WHERE "
+          "queue_id = ? AND idx = ?",
+          {Value(status_name(o.status)), Value(o.reply), Value(o.remote_mta), Value(id),
+           Value(static_cast<int64_t>(o.index))});
+      if (!u) return u.error();
+    }
+    for (const NewMessage& m : attempt.enqueue) {
+      if (auto st = insert_message(tx, m, now); !st) return st;
+    }
+    auto pending = tx.query(
+        "SELECT count(*) FROM queue_recipient WHERE queue_id = ? AND status = 'pending'",
+        {Value(id)});
+    if (!pending) return pending.error();
+    if (!pending->empty() && (*pending)[0].i64(0) == 0) return delete_message(tx, id);
     return {};
   });
 }

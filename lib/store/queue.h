@@ -49,7 +49,8 @@ struct Recipient {
   std::string orcpt;     // RFC 3461 ORCPT, decoded, "rfc822;ann@example.org"; "" if none
   unsigned notify = 0;   // Notify bits
   RecipientStatus status = RecipientStatus::kPending;
-  std::string last_reply;  // the last attempt's reply ("250 2.0.0 ok", "451 4.4.1 ...")
+  std::string last_reply;  // the last attempt's reply ("250 2.0.0 ok", "451 4.4.1 ..."), one line
+  std::string remote_mta;  // the host that gave it ("mx.example.net"), "" for local delivery
 };
 
 enum class Ret { kDefault, kFull, kHeaders };  // RFC 3461 RET
@@ -80,6 +81,9 @@ struct Message {
   State state = State::kActive;
   int64_t next_attempt = 0;  // Unix seconds
   int attempts = 0;
+  int64_t last_attempt = 0;  // Unix seconds, 0 before the first
+  bool delay_warned = false; // the delay DSN went out
+  bool bounce = false;       // queue-ctl bounce: return it at the next attempt
   Envelope envelope;
 };
 
@@ -121,6 +125,46 @@ class Queue {
   base::Status hold(std::string_view id);
   base::Status release(std::string_view id);
   base::Status drop(std::string_view id);
+  // Due now: one message (retry) or every active one (flush; returns how many).
+  base::Status retry(std::string_view id);
+  base::Result<uint64_t> flush();
+  // Return to the sender at the next attempt (queue-run fails what is pending, with a DSN).
+  base::Status bounce(std::string_view id);
+
+  // ---- delivery (queue-run; postern-queue(7), "Leases") ----
+  //
+  // claim() takes up to `max` active messages that are due (next_attempt <= now) and not
+  // leased by a live worker (no lease, or lease_until < now), oldest due first, leases
+  // them to `owner` until `lease_until`, and returns them with their recipients. On
+  // PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED, so concurrent workers
+  // never take the same message; on SQLite the write transaction is the lock.
+  base::Result<std::vector<Message>> claim(std::string_view owner, int64_t now,
+                                           int64_t lease_until, size_t max);
+  // Extends a lease still held; Error::temporary ("lease lost") when it is not.
+  base::Status renew(std::string_view id, std::string_view owner, int64_t lease_until);
+  // Gives a lease back without an attempt (shutdown): due again at once.
+  base::Status unlease(std::string_view id, std::string_view owner);
+
+  struct Outcome {
+    size_t index = 0;  // the recipient's position in the envelope
+    RecipientStatus status = RecipientStatus::kPending;
+    std::string reply;       // one line
+    std::string remote_mta;  // "" for local delivery
+  };
+  struct Attempt {
+    std::vector<Outcome> outcomes;  // the recipients this attempt settled or tried
+    int64_t next_attempt = 0;       // when what is still pending is due again
+    bool delay_warned = false;      // set the message's flag (never cleared)
+    // Committed in the same transaction (DSNs about this message), so a recipient is
+    // never marked failed without its bounce, nor bounced twice. Views must stay valid.
+    std::vector<NewMessage> enqueue;
+  };
+  // Records an attempt under a lease: the outcomes, attempts + 1, the next due time, the
+  // lease released, and `enqueue`; a message with nothing pending left is removed. All in
+  // one transaction, and only while `owner` still holds the lease (else Error::temporary,
+  // "lease lost", and nothing is written).
+  base::Status finish(std::string_view id, std::string_view owner, int64_t now,
+                      const Attempt& attempt);
 
   struct Counts {
     uint64_t active = 0;

@@ -608,10 +608,77 @@ CREATE TABLE queue_data (
 );
 )SQL";
 
+// ---- version 4: delivery (queue-run, postern-queue(7)) ----
+//
+// queue_message: when the last attempt was, whether the delay warning went out, and an
+// administrator's request to return the message (queue-ctl bounce; queue-run does it at
+// the next attempt, with the DSN). queue_recipient: the host that gave last_reply.
+// mta_sts_policy caches each domain's MTA-STS policy (RFC 8461 5.1); tls_result counts
+// TLS outcomes per day and policy for TLS-RPT aggregate reports (RFC 8460).
+
+constexpr const char* kSqlite4 = R"SQL(
+ALTER TABLE queue_message ADD COLUMN last_attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue_message ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue_message ADD COLUMN bounce INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue_recipient ADD COLUMN remote_mta TEXT NOT NULL DEFAULT '';
+CREATE INDEX queue_message_lease ON queue_message(lease_owner);
+
+CREATE TABLE mta_sts_policy (
+  domain TEXT PRIMARY KEY,
+  policy_id TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  fetched_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE tls_result (
+  day INTEGER NOT NULL,
+  policy_domain TEXT NOT NULL,
+  policy_type TEXT NOT NULL,
+  policy_string TEXT NOT NULL DEFAULT '',
+  mx_host TEXT NOT NULL DEFAULT '',
+  receiving_ip TEXT NOT NULL DEFAULT '',
+  result_type TEXT NOT NULL DEFAULT '',
+  successes INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, policy_domain, policy_type, mx_host, receiving_ip, result_type)
+) WITHOUT ROWID;
+)SQL";
+
+constexpr const char* kPostgres4 = R"SQL(
+ALTER TABLE queue_message ADD COLUMN last_attempt BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE queue_message ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue_message ADD COLUMN bounce INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue_recipient ADD COLUMN remote_mta TEXT NOT NULL DEFAULT '';
+CREATE INDEX queue_message_lease ON queue_message(lease_owner);
+
+CREATE TABLE mta_sts_policy (
+  domain TEXT PRIMARY KEY,
+  policy_id TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  fetched_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+
+CREATE TABLE tls_result (
+  day BIGINT NOT NULL,
+  policy_domain TEXT NOT NULL,
+  policy_type TEXT NOT NULL,
+  policy_string TEXT NOT NULL DEFAULT '',
+  mx_host TEXT NOT NULL DEFAULT '',
+  receiving_ip TEXT NOT NULL DEFAULT '',
+  result_type TEXT NOT NULL DEFAULT '',
+  successes BIGINT NOT NULL DEFAULT 0,
+  failures BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, policy_domain, policy_type, mx_host, receiving_ip, result_type)
+);
+)SQL";
+
 constexpr Migration kMigrations[] = {
     {1, kSqlite1, kPostgres1},
     {2, kSqlite2, kPostgres2},
     {3, kSqlite3, kPostgres3},
+    {4, kSqlite4, kPostgres4},
 };
 
 // Any constant will do; it only has to be the same in every Postern process.
@@ -670,14 +737,20 @@ const std::vector<Table>& tables() {
       {"queue_message",
        {"id", "created_at", "size", "state", "next_attempt", "attempts", "lease_owner",
         "lease_until", "sender", "envid", "ret", "body", "smtputf8", "requiretls", "client_ip",
-        "helo", "auth_user", "listener"},
+        "helo", "auth_user", "listener", "last_attempt", "delay_warned", "bounce"},
        {"id"},
        ""},
       {"queue_recipient",
-       {"queue_id", "idx", "address", "orcpt", "notify", "status", "last_reply"},
+       {"queue_id", "idx", "address", "orcpt", "notify", "status", "last_reply", "remote_mta"},
        {"queue_id", "idx"},
        ""},
       {"queue_data", {"queue_id", "data"}, {"queue_id"}, ""},
+      {"mta_sts_policy", {"domain", "policy_id", "policy", "fetched_at", "expires_at"}, {"domain"}, ""},
+      {"tls_result",
+       {"day", "policy_domain", "policy_type", "policy_string", "mx_host", "receiving_ip",
+        "result_type", "successes", "failures"},
+       {"day", "policy_domain", "policy_type", "mx_host", "receiving_ip", "result_type"},
+       ""},
   };
   return kTables;
 }

@@ -588,7 +588,7 @@ TEST_P(QueueTest, TheDestructorCommitsWhatWasSubmitted) {
   }
 }
 
-TEST_P(QueueTest, AVersionTwoStoreMigratesToThree) {
+TEST_P(QueueTest, AVersionTwoStoreMigratesToTheCurrentVersion) {
   // A store as version 2 left it, with an account, then opened by this binary.
   std::string url = url_;
   queue_.reset();
@@ -617,8 +617,8 @@ TEST_P(QueueTest, AVersionTwoStoreMigratesToThree) {
   ASSERT_TRUE(s) << s.error().message();
   store_ = std::move(*s);
   queue_ = std::make_unique<Queue>(*store_);
-  EXPECT_EQ(*stored_schema_version(store_->db()), 3);
-  EXPECT_EQ(schema_version(), 3);
+  EXPECT_EQ(*stored_schema_version(store_->db()), schema_version());
+  EXPECT_GE(schema_version(), 4);
   auto ann = store_->find_account("ann@example.org");
   ASSERT_TRUE(ann && *ann);
   const std::string id = make_queue_id();
@@ -628,6 +628,158 @@ TEST_P(QueueTest, AVersionTwoStoreMigratesToThree) {
   EXPECT_EQ(count("SELECT count(*) FROM queue_message WHERE lease_owner IS NULL AND "
                   "lease_until IS NULL"),
             1);
+}
+
+// ---- leases and attempts (queue-run) ----
+
+TEST_P(QueueTest, ClaimLeasesDueMessagesOnceUntilTheLeaseExpires) {
+  const int64_t now = 2000000000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(make_queue_id());
+    ASSERT_TRUE(enqueue_one(ids.back(), simple_envelope("a@b.example", {"c@d.example", "e@f.example"}),
+                            "m" + std::to_string(i)));
+  }
+  ASSERT_TRUE(queue_->hold(ids[2]));
+  auto first = queue_->claim("w1", now, now + 60, 10);
+  ASSERT_TRUE(first) << first.error().message();
+  ASSERT_EQ(first->size(), 2u);  // the held one is not due
+  EXPECT_EQ((*first)[0].envelope.recipients.size(), 2u);
+  EXPECT_EQ((*first)[0].envelope.recipients[1].address, "e@f.example");
+  // Leased: a second worker gets nothing until the lease has expired.
+  auto second = queue_->claim("w2", now + 30, now + 90, 10);
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->empty());
+  auto later = queue_->claim("w2", now + 61, now + 121, 1);
+  ASSERT_TRUE(later);
+  ASSERT_EQ(later->size(), 1u);
+  // w1's lease on that message is gone: renewing or finishing it fails, writing nothing.
+  const std::string taken = (*later)[0].id;
+  auto r = queue_->renew(taken, "w1", now + 200);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("lease lost"), std::string::npos);
+  Queue::Attempt a;
+  a.outcomes.push_back({.index = 0, .status = RecipientStatus::kDelivered, .reply = "250 ok"});
+  auto f = queue_->finish(taken, "w1", now + 62, a);
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().code(), ExitCode::kTempFail);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipient WHERE status = 'delivered'"), 0);
+  EXPECT_TRUE(queue_->renew(taken, "w2", now + 300));
+}
+
+TEST_P(QueueTest, FinishRecordsOutcomesAndRemovesWhatIsSettled) {
+  const int64_t now = 2000000000;
+  const std::string id = make_queue_id();
+  ASSERT_TRUE(enqueue_one(id, simple_envelope("a@b.example", {"c@d.example", "e@f.example"}), "body"));
+  auto got = queue_->claim("w", now, now + 60, 5);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 1u);
+  // One delivered, one deferred, and a DSN enqueued in the same transaction.
+  Queue::Attempt a;
+  a.outcomes.push_back({.index = 0, .status = RecipientStatus::kDelivered,
+                        .reply = "250 2.0.0 ok", .remote_mta = "mx.d.example"});
+  a.outcomes.push_back({.index = 1, .status = RecipientStatus::kPending,
+                        .reply = "451 4.7.1 try later", .remote_mta = "mx.f.example"});
+  a.next_attempt = now + 300;
+  a.delay_warned = true;
+  const std::string dsn_id = make_queue_id();
+  const std::string dsn_bytes = "From: MAILER-DAEMON\r\n\r\ndelayed\r\n";
+  a.enqueue.push_back({.id = dsn_id, .envelope = simple_envelope("", {"a@b.example"}), .data = dsn_bytes});
+  ASSERT_TRUE(queue_->finish(id, "w", now + 1, a));
+  auto m = queue_->get(id);
+  ASSERT_TRUE(m && *m);
+  EXPECT_EQ((*m)->attempts, 1);
+  EXPECT_EQ((*m)->next_attempt, now + 300);
+  EXPECT_EQ((*m)->last_attempt, now + 1);
+  EXPECT_TRUE((*m)->delay_warned);
+  EXPECT_EQ((*m)->envelope.recipients[0].status, RecipientStatus::kDelivered);
+  EXPECT_EQ((*m)->envelope.recipients[0].remote_mta, "mx.d.example");
+  EXPECT_EQ((*m)->envelope.recipients[1].last_reply, "451 4.7.1 try later");
+  EXPECT_EQ(*queue_->read(dsn_id), dsn_bytes);
+  // Not due before next_attempt; then the last recipient fails and the message goes.
+  auto early = queue_->claim("w", now + 299, now + 400, 5);
+  ASSERT_TRUE(early);
+  for (const auto& e : *early) EXPECT_NE(e.id, id);
+  auto due = queue_->claim("w", now + 300, now + 400, 5);
+  ASSERT_TRUE(due);
+  auto it = std::find_if(due->begin(), due->end(), [&](const Message& x) { return x.id == id; });
+  ASSERT_NE(it, due->end());
+  Queue::Attempt b;
+  b.outcomes.push_back({.index = 1, .status = RecipientStatus::kFailed, .reply = "550 5.1.1 no such user"});
+  ASSERT_TRUE(queue_->finish(id, "w", now + 301, b));
+  auto gone = queue_->get(id);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_data WHERE queue_id = '" + id + "'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM queue_recipient WHERE queue_id = '" + id + "'"), 0);
+}
+
+TEST_P(QueueTest, RetryFlushBounceAndUnlease) {
+  const int64_t now = 2000000000;
+  const std::string a = make_queue_id(), b = make_queue_id();
+  ASSERT_TRUE(enqueue_one(a, simple_envelope("x@y.example", {"c@d.example"}), "a"));
+  ASSERT_TRUE(enqueue_one(b, simple_envelope("x@y.example", {"c@d.example"}), "b"));
+  ASSERT_TRUE(store_->db().exec("UPDATE queue_message SET next_attempt = ?", {Value(now + 100000)}));
+  auto none = queue_->claim("w", now, now + 60, 5);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(queue_->retry(a));  // due at the real now, which is before `now + 100000`
+  EXPECT_FALSE(queue_->retry("0000000000000000"));
+  auto flushed = queue_->flush();
+  ASSERT_TRUE(flushed);
+  EXPECT_EQ(*flushed, 1u);  // b; a was due already
+  ASSERT_TRUE(queue_->bounce(b));
+  auto m = queue_->get(b);
+  ASSERT_TRUE(m && *m);
+  EXPECT_TRUE((*m)->bounce);
+  auto got = queue_->claim("w", now + 200000, now + 200060, 5);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 2u);
+  ASSERT_TRUE(queue_->unlease(a, "w"));
+  EXPECT_FALSE(queue_->unlease(a, "w"));
+  auto again = queue_->claim("v", now + 200001, now + 200061, 5);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].id, a);
+}
+
+// Several workers claiming at once (threads with their own connections, as several
+// queue-run processes would be): every message is taken by exactly one of them.
+TEST_P(QueueTest, ConcurrentClaimersNeverShareAMessage) {
+  constexpr int kMessages = 200, kWorkers = 4;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(enqueue_one(make_queue_id(), simple_envelope("a@b.example", {"c@d.example"}), "x"));
+  }
+  const int64_t now = 4000000000;
+  std::mutex mu;
+  std::map<std::string, int> taken;
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      auto s = open();
+      if (!s) {
+        ++errors;
+        return;
+      }
+      Queue q(**s);
+      for (;;) {
+        auto got = q.claim("w" + std::to_string(w), now, now + 600, 7);
+        if (!got) {
+          ++errors;
+          ADD_FAILURE() << got.error().message();
+          return;
+        }
+        if (got->empty()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        for (const Message& m : *got) ++taken[m.id];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(taken.size(), static_cast<size_t>(kMessages));
+  for (const auto& [id, n] : taken) EXPECT_EQ(n, 1) << id;
 }
 
 TEST_P(QueueTest, StoreMigrateCopiesTheQueue) {
