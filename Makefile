@@ -17,7 +17,7 @@ DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 # What the test tiers need: GoogleTest, bats, clang with the sanitizer/libFuzzer runtime,
 # man to check the pages, zsh and fish to check the generated completions, Debian's python3,
 # and the SMTP peers (swaks with TLS, GNU SASL's client for SCRAM, Postfix as a client).
-DEPS_TEST := googletest libgtest-dev bats clang libclang-rt-14-dev man-db groff-base \
+DEPS_TEST := googletest libgtest-dev bats openssl clang libclang-rt-14-dev man-db groff-base \
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
 	postgresql postgresql-contrib sqlite3 dovecot-core \
