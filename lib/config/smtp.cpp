@@ -15,7 +15,20 @@ base::Result<smtp::Settings> smtp_settings(const Config& cfg) {
     else if (mode == "submission") spec.mode = smtp::Mode::kSubmission;
     else if (mode == "submissions") spec.mode = smtp::Mode::kSubmissions;
     else if (mode == "lmtp") spec.mode = smtp::Mode::kLmtp;
+    else if (mode == "local") spec.mode = smtp::Mode::kLocal;
     else continue;  // served by another program
+    // A local listener is a Unix socket, the others TCP: say so here, not at bind time.
+    bool unix_address = spec.address.starts_with("unix:");
+    if (spec.mode == smtp::Mode::kLocal && (!unix_address || spec.address.size() < 6 ||
+                                            spec.address[5] != '/')) {
+      return base::Error::config(l.origin("address") + ": listener " + spec.name +
+                                 ": mode local needs address unix:/absolute/path.sock, not " +
+                                 spec.address);
+    }
+    if (spec.mode != smtp::Mode::kLocal && unix_address) {
+      return base::Error::config(l.origin("address") + ": listener " + spec.name + ": mode " +
+                                 mode + " needs host:port; unix: sockets are for mode local");
+    }
     s.listeners.push_back(std::move(spec));
   }
   smtp::Limits& lim = s.limits;
@@ -77,6 +90,12 @@ base::Result<smtp::Settings> smtp_settings(const Config& cfg) {
   }
   for (const Config& e : cfg.get_maps("smtp.send_as")) {
     s.send_as.push_back({e.get_string("login"), e.get_list("addresses")});
+  }
+  s.local_trusted_users = cfg.get_list("smtp.local_trusted_users");
+  const std::string& service_user = cfg.get_string("server.user");
+  if (!service_user.empty()) s.local_trusted_users.push_back(service_user);
+  for (const Config& e : cfg.get_maps("smtp.local_senders")) {
+    s.local_senders.push_back({e.get_string("user"), e.get_list("addresses")});
   }
   return s;
 }

@@ -40,6 +40,8 @@ class Stream {
   virtual awaitable<void> handshake(std::shared_ptr<asio::ssl::context>) { co_return; }
   virtual bool is_tls() const { return false; }
   virtual std::string tls_info() const { return {}; }  // "TLSv1.3 with cipher X"
+  // The peer of a local listener's Unix socket (or of --stdio as a local listener).
+  virtual LocalPeer* local_peer() { return nullptr; }
   virtual void close() = 0;  // cancels what is pending (timeouts, drain)
 };
 
@@ -116,6 +118,7 @@ struct Server::Impl {
   bool recipient_cached(const std::string& key);
   void cache_recipient(const std::string& key);
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> local_acceptors;
   std::unique_ptr<base::ServiceSignals> signals;  // made before any thread starts
 
   base::Status load_tls(const Settings& s);
@@ -130,6 +133,7 @@ struct Server::Impl {
   std::string metrics() const;
   awaitable<void> serve_metrics(asio::ip::tcp::acceptor& a);
   awaitable<void> accept_loop(asio::ip::tcp::acceptor& a, ListenerSpec l);
+  awaitable<void> local_accept_loop(asio::local::stream_protocol::acceptor& a, ListenerSpec l);
   awaitable<void> watch_signals();
   void start_drain();
 };

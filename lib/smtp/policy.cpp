@@ -4,6 +4,8 @@
 
 #include <openssl/rand.h>
 
+#include <functional>
+
 #include "mail/header.h"
 #include "mail/message.h"
 #include "mail/writer.h"
@@ -71,19 +73,26 @@ base::Result<bool> may_send_as(store::Store& store, const Settings& settings,
   return false;
 }
 
-std::string submission_fixups(store::Store& store, const Settings& settings,
-                              std::string_view login, std::string& message, int64_t now) {
+namespace {
+
+// The From: check and the Date:/Message-ID: additions shared by submission and local
+// listeners; `owns` is null when any From: is allowed.
+std::string fixups(const Settings& settings, std::string& message, int64_t now,
+                   const std::function<base::Result<bool>(std::string_view)>& owns,
+                   std::string_view who) {
   auto m = mail::Message::parse(message);
   if (!m) return "554 5.6.0 message refused: " + m.error().message();
   const mail::Part& root = m->root();
   auto from = m->header(root, "From");
   if (!from) return "550 5.6.0 message refused: no From: field (RFC 5322 3.6)";
-  for (const auto& a : mail::parse_address_list(*from).flatten()) {
-    if (!a.address) continue;
-    auto ok = may_send_as(store, settings, login, *a.address);
-    if (!ok) return "451 4.3.0 temporary failure checking the From: address";
-    if (!*ok) {
-      return "553 5.7.1 <" + *a.address + ">: From: address not owned by " + std::string(login);
+  if (owns) {
+    for (const auto& a : mail::parse_address_list(*from).flatten()) {
+      if (!a.address) continue;
+      auto ok = owns(*a.address);
+      if (!ok) return "451 4.3.0 temporary failure checking the From: address";
+      if (!*ok) {
+        return "553 5.7.1 <" + *a.address + ">: From: address not owned by " + std::string(who);
+      }
     }
   }
   std::string add;
@@ -102,10 +111,75 @@ std::string submission_fixups(store::Store& store, const Settings& settings,
   return {};
 }
 
+// A login name as it may appear in a trace field (passwd names are tame, but the field
+// must never be broken by one that is not).
+std::string trace_safe(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '$';
+    out += ok ? c : '?';
+  }
+  return out.empty() ? "?" : out;
+}
+
+}  // namespace
+
+std::string submission_fixups(store::Store& store, const Settings& settings,
+                              std::string_view login, std::string& message, int64_t now) {
+  return fixups(settings, message, now,
+                [&](std::string_view address) {
+                  return may_send_as(store, settings, login, address);
+                },
+                login);
+}
+
+bool local_trusted(const Settings& settings, const LocalPeer& peer) {
+  if (peer.uid == 0) return true;
+  if (peer.user.empty()) return false;
+  for (const auto& u : settings.local_trusted_users) {
+    if (u == peer.user) return true;  // login names are case-sensitive
+  }
+  return false;
+}
+
+bool local_may_send_as(const Settings& settings, const LocalPeer& peer, std::string_view address) {
+  if (local_trusted(settings, peer)) return true;
+  if (address.empty() || peer.user.empty()) return false;
+  std::string a = mail::to_lower(address);
+  if (a == mail::to_lower(peer.user + "@" + settings.hostname)) return true;
+  std::string domain = domain_of(a);
+  for (const auto& entry : settings.local_senders) {
+    if (entry.login != peer.user) continue;
+    for (const auto& allowed : entry.addresses) {
+      std::string al = mail::to_lower(allowed);
+      if (al == a || (al.starts_with("@") && al.substr(1) == domain)) return true;
+    }
+  }
+  return false;
+}
+
+std::string local_fixups(const Settings& settings, const LocalPeer& peer, std::string& message,
+                         int64_t now) {
+  std::function<base::Result<bool>(std::string_view)> owns;
+  if (!local_trusted(settings, peer)) {
+    owns = [&](std::string_view address) -> base::Result<bool> {
+      return local_may_send_as(settings, peer, address);
+    };
+  }
+  std::string who = peer.user.empty() ? "uid " + std::to_string(peer.uid) : peer.user;
+  return fixups(settings, message, now, owns, who);
+}
+
 std::string received_field(const Trace& t) {
   std::string f = "Received: from ";
-  f += t.helo.empty() ? "unknown" : t.helo;
-  f += " ([" + t.ip + "])\r\n";
+  if (t.local) {  // no client host to name: the local user instead (as Postfix's pickup)
+    f += "local (uid " + std::to_string(t.local->uid) + ", user " + trace_safe(t.local->user) +
+         ")\r\n";
+  } else {
+    f += t.helo.empty() ? "unknown" : t.helo;
+    f += " ([" + t.ip + "])\r\n";
+  }
   if (!t.tls.empty()) f += "\t(using " + t.tls + ")\r\n";  // as Postfix writes it
   f += "\tby " + t.hostname + " (Postern) with " + protocol_word(t);
   f += " id " + t.queue_id;

@@ -1,7 +1,8 @@
 // What smtp-listen decides apart from the protocol itself: which recipients it accepts
-// (no open relay), which addresses a submission login may use, what a submitted message
-// must carry, and the Received: field it prepends. Plain functions over the store and the
-// settings; the store lookups block, so the server calls them on worker threads.
+// (no open relay), which addresses a submission login or a local user may use, what a
+// submitted message must carry, and the Received: field it prepends. Plain functions over
+// the store and the settings; the store lookups block, so the server calls them on worker
+// threads.
 //
 //   auto c = check_recipient(store, settings, {.authenticated = false}, "ann@example.org");
 //   if (!c.ok()) reply(c.reply);                 // "550 5.1.1 ...", "554 5.7.1 ...relay..."
@@ -48,6 +49,21 @@ base::Result<bool> may_send_as(store::Store& store, const Settings& settings,
 std::string submission_fixups(store::Store& store, const Settings& settings,
                               std::string_view login, std::string& message, int64_t now);
 
+// Local listeners (postern-sendmail): whether the peer may use any sender — uid 0, a user
+// in smtp.local_trusted_users (Postfix's "trusted users" for sendmail -f).
+bool local_trusted(const Settings& settings, const LocalPeer& peer);
+
+// Whether a local peer may use `address` in MAIL FROM and From:: anything when trusted;
+// otherwise <user>@<hostname> and the user's smtp.local_senders entries (addresses or
+// "@domain"), case-insensitive. Never the null sender, never for a uid without a name.
+bool local_may_send_as(const Settings& settings, const LocalPeer& peer, std::string_view address);
+
+// submission_fixups for a local peer: every From: address must pass local_may_send_as
+// (not checked for trusted users); a missing From: is refused (postern-sendmail adds one);
+// Date: and Message-ID: are added when missing. "" when the message may go on.
+std::string local_fixups(const Settings& settings, const LocalPeer& peer, std::string& message,
+                         int64_t now);
+
 struct Trace {
   std::string helo;       // "" is written as "unknown"
   std::string ip;
@@ -60,6 +76,7 @@ struct Trace {
   std::string queue_id;
   std::string recipient;  // named in the field when the message has exactly one
   int64_t time = 0;       // Unix seconds
+  const LocalPeer* local = nullptr;  // a local listener: "from local (uid N, user NAME)"
 };
 
 // RFC 5321 4.4 trace field, CRLF line ends, folded; the protocol word as RFC 3848 and

@@ -8,6 +8,9 @@
 //   return server.run(listen_sockets);                // until SIGTERM drained
 //   return server.run_stdio(0, 1, "192.0.2.1");       // one session, --stdio
 //
+// A `local` listener is a Unix socket (postern-sendmail connects to it): the client is
+// known by SO_PEERCRED, may send anywhere, and uses the senders local_may_send_as allows.
+//
 // Threads: one event-loop thread runs every session; a pool of worker threads (each with
 // its own Store) does what may block — recipient lookups, password checks, LMTP
 // delivery, builtin filters — and one GroupCommitter thread commits queued messages.
@@ -28,13 +31,21 @@
 
 namespace postern::smtp {
 
-enum class Mode { kMx, kSubmission, kSubmissions, kLmtp };
+enum class Mode { kMx, kSubmission, kSubmissions, kLmtp, kLocal };
 std::string_view mode_name(Mode m);
 
 struct ListenerSpec {
   std::string name;     // LISTEN_FDNAMES entry and the `listener` of queued mail
-  std::string address;  // host:port to bind when no socket is inherited
+  std::string address;  // host:port to bind when no socket is inherited ("unix:PATH": kLocal)
   Mode mode = Mode::kMx;
+};
+
+// The process at the other end of a `local` listener's socket (SO_PEERCRED), and its login
+// name (getpwuid_r; "" when the uid has none).
+struct LocalPeer {
+  int64_t uid = -1;
+  int64_t pid = 0;
+  std::string user;
 };
 
 enum class FilterAt { kConnect, kHelo, kMail, kRcpt, kData };
@@ -90,6 +101,10 @@ struct Settings {
   DmarcMode dmarc = DmarcMode::kTag;
   std::string dmarc_record;     // append DMARC report records here ("" none)
   std::vector<SendAs> send_as;
+  // Local listeners: users that may use any MAIL FROM and From: (uid 0 always may), and
+  // what the others may use besides <user>@hostname (SendAs::login is the user name).
+  std::vector<std::string> local_trusted_users{"root"};
+  std::vector<SendAs> local_senders;
   std::string metrics_address;  // host:port of the Prometheus endpoint ("" none)
   dns::ResolverOptions resolver;  // for the auth-check stage
   std::string psl_file;

@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <algorithm>
+#include <optional>
 
 #include "base/log.h"
 #include "smtp/internal_asio.h"
@@ -60,6 +62,45 @@ class SocketStream : public Stream {
   bool handshaken_ = false;
 };
 
+using unix_socket = asio::local::stream_protocol;
+
+// The uid and pid of the process at the other end of a Unix socket (Linux SO_PEERCRED:
+// the credentials it had when it connected). The login name is looked up later, off the
+// event loop.
+LocalPeer peer_credentials(int fd) {
+  LocalPeer p;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    p.uid = cred.uid;
+    p.pid = cred.pid;
+  }
+  return p;
+}
+
+// A local listener's connection: plain bytes (no TLS), and who is calling.
+class UnixStream : public Stream {
+ public:
+  explicit UnixStream(unix_socket::socket s)
+      : sock_(std::move(s)), peer_(peer_credentials(sock_.native_handle())) {}
+  awaitable<size_t> read_some(char* buf, size_t n) override {
+    co_return co_await sock_.async_read_some(asio::buffer(buf, n), use_awaitable);
+  }
+  awaitable<void> write(std::string_view d) override {
+    co_await asio::async_write(sock_, asio::buffer(d.data(), d.size()), use_awaitable);
+  }
+  LocalPeer* local_peer() override { return &peer_; }
+  void close() override {
+    boost::system::error_code ec;
+    sock_.shutdown(unix_socket::socket::shutdown_both, ec);
+    sock_.close(ec);
+  }
+
+ private:
+  unix_socket::socket sock_;
+  LocalPeer peer_;
+};
+
 // stdin/stdout, read and written directly: --stdio serves one session, so blocking is fine,
 // and it works for pipes, files and terminals alike (epoll refuses regular files).
 class StdioStream : public Stream {
@@ -93,8 +134,12 @@ class StdioStream : public Stream {
     co_return;
   }
   void close() override { closed_ = true; }
+  // --stdio as a local listener: the caller is whoever runs smtp-listen.
+  void set_local_peer(LocalPeer p) { local_ = std::move(p); }
+  LocalPeer* local_peer() override { return local_ ? &*local_ : nullptr; }
 
  private:
+  std::optional<LocalPeer> local_;
   int in_, out_;
   std::function<Clock::time_point()> deadline_;
   bool closed_ = false;
@@ -138,8 +183,36 @@ base::Result<tcp::endpoint> parse_endpoint(const std::string& address) {
   return tcp::endpoint(ip, static_cast<unsigned short>(p));
 }
 
+// Binds a local listener's socket: "unix:/path". A socket left behind by an earlier run
+// is removed first; anything else at the path is left alone and is an error. Mode 0666:
+// any local user may connect, the directory's permissions are the access control.
+base::Status bind_local(unix_socket::acceptor& a, const std::string& address) {
+  if (!address.starts_with("unix:/")) {
+    return base::Error::config("local listener address " + address + ": expected unix:/path");
+  }
+  std::string path = address.substr(5);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return base::Error::config("local listener " + path + " exists and is not a socket");
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return base::Error::from_errno(errno, "removing the stale socket " + path);
+    }
+  }
+  boost::system::error_code ec;
+  a.open(unix_socket(), ec);
+  if (!ec) a.bind(unix_socket::endpoint(path), ec);
+  if (ec) return base::Error::config("local listener " + path + ": " + ec.message());
+  if (::chmod(path.c_str(), 0666) != 0) return base::Error::from_errno(errno, "chmod " + path);
+  a.listen(1024, ec);
+  if (ec) return base::Error::config("local listener " + path + ": " + ec.message());
+  return {};
+}
+
 // Best-effort one-line refusal on a socket we will not serve (connection limits).
-void refuse(tcp::socket& sock, std::string_view line) {
+template <typename Socket>
+void refuse(Socket& sock, std::string_view line) {
   boost::system::error_code ec;
   sock.non_blocking(true, ec);
   asio::write(sock, asio::buffer(line.data(), line.size()), ec);
@@ -154,6 +227,7 @@ std::string_view mode_name(Mode m) {
     case Mode::kSubmission: return "submission";
     case Mode::kSubmissions: return "submissions";
     case Mode::kLmtp: return "lmtp";
+    case Mode::kLocal: return "local";
   }
   return "mx";
 }
@@ -412,11 +486,40 @@ awaitable<void> Server::Impl::accept_loop(tcp::acceptor& a, ListenerSpec l) {
   }
 }
 
+// Local clients are counted against max_connections, not per address (they have none);
+// the session learns who they are from the stream (SO_PEERCRED).
+awaitable<void> Server::Impl::local_accept_loop(unix_socket::acceptor& a, ListenerSpec l) {
+  for (;;) {
+    boost::system::error_code ec;
+    unix_socket::socket sock = co_await a.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining) co_return;
+      base::log_warn("accept_failed", {{"listener", l.name}, {"error", ec.message()}});
+      asio::steady_timer t(io, std::chrono::milliseconds(100));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    const Limits& lim = settings->limits;
+    if (lim.max_connections > 0 && counters.active >= lim.max_connections) {
+      ++counters.rejects["too_many_connections"];
+      refuse(sock, "421 4.7.0 too many connections; try later\r\n");
+      continue;
+    }
+    auto session =
+        std::make_shared<Session>(*this, l, std::make_unique<UnixStream>(std::move(sock)), "local");
+    asio::co_spawn(io, [session]() -> awaitable<void> { co_await session->run(); }, asio::detached);
+  }
+}
+
 void Server::Impl::start_drain() {
   if (draining) return;
   draining = true;
   base::log_info("drain", {{"sessions", std::to_string(sessions.size())}});
   for (auto& a : acceptors) {
+    boost::system::error_code ec;
+    a->close(ec);
+  }
+  for (auto& a : local_acceptors) {
     boost::system::error_code ec;
     a->close(ec);
   }
@@ -486,6 +589,7 @@ Server::Server(Settings settings, StoreOpener open_store, Reloader reload)
 Server::~Server() {
   if (impl_) {
     impl_->acceptors.clear();
+    impl_->local_acceptors.clear();
     impl_->committer.reset();
     impl_->workers.reset();
   }
@@ -513,9 +617,30 @@ base::Status Server::run(std::vector<base::InheritedSocket> inherited) {
   m.signals = std::make_unique<base::ServiceSignals>();
   asio::co_spawn(m.io, m.watch_signals(), asio::detached);
   for (const ListenerSpec& l : m.settings->listeners) {
-    auto a = std::make_unique<tcp::acceptor>(m.io);
     auto it = std::find_if(inherited.begin(), inherited.end(),
                            [&](const base::InheritedSocket& s) { return s.name == l.name; });
+    if (l.mode == Mode::kLocal) {
+      auto a = std::make_unique<unix_socket::acceptor>(m.io);
+      if (it != inherited.end()) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        ::getsockname(it->fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (ss.ss_family != AF_UNIX) {
+          return base::Error::config("listener " + l.name + ": mode local needs a Unix socket");
+        }
+        boost::system::error_code ec;
+        a->assign(unix_socket(), it->fd, ec);
+        if (ec) return base::Error::config("listener " + l.name + ": " + ec.message());
+      } else if (auto st = bind_local(*a, l.address); !st) {
+        return st.error().with_context("listener " + l.name);
+      }
+      asio::co_spawn(m.io, m.local_accept_loop(*a, l), asio::detached);
+      base::log_info("listening", {{"listener", l.name}, {"mode", mode_name(l.mode)},
+                                   {"address", it != inherited.end() ? "inherited" : l.address}});
+      m.local_acceptors.push_back(std::move(a));
+      continue;
+    }
+    auto a = std::make_unique<tcp::acceptor>(m.io);
     boost::system::error_code ec;
     if (it != inherited.end()) {
       sockaddr_storage ss{};
@@ -579,7 +704,9 @@ base::Status Server::run_stdio(int in_fd, int out_fd, const std::string& peer_ip
     const Limits& l = m.settings->limits;
     return Clock::now() + std::max(l.command_timeout, l.data_timeout);
   });
-  session = std::make_shared<Session>(m, spec, std::move(stream), peer_ip);
+  if (spec.mode == Mode::kLocal) stream->set_local_peer({.uid = ::getuid(), .pid = ::getpid()});
+  session = std::make_shared<Session>(m, spec, std::move(stream),
+                                      spec.mode == Mode::kLocal ? std::string("local") : peer_ip);
   asio::co_spawn(m.io, [session]() -> awaitable<void> { co_await session->run(); }, asio::detached);
   session.reset();
   m.io.run();

@@ -1,5 +1,6 @@
 // One SMTP (RFC 5321) or LMTP (RFC 2033) session as a coroutine (see server.h).
 #include <openssl/rand.h>
+#include <pwd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +38,18 @@ std::string session_id() {
 
 int64_t unix_now() { return base::unix_seconds(base::system_clock().now()); }
 
+// The login name of a uid ("" when it has none). May read /etc/passwd or ask NSS: run it
+// on a worker.
+std::string login_name(int64_t uid) {
+  if (uid < 0) return {};
+  std::vector<char> buf(16384);
+  passwd pw{}, *found = nullptr;
+  if (::getpwuid_r(static_cast<uid_t>(uid), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return {};
+  }
+  return found->pw_name;
+}
+
 }  // namespace
 
 struct Session::State {
@@ -60,7 +73,9 @@ struct Session::State {
 
   std::string helo;
   bool esmtp = false;
-  std::string auth_user;
+  std::string auth_user;  // the login, or a local listener's user name
+  LocalPeer* local = nullptr;  // set on local listeners (the stream's SO_PEERCRED)
+  LocalPeer unknown_peer;
   int errors = 0;
   int commands = 0;
 
@@ -78,7 +93,12 @@ struct Session::State {
   State(Server::Impl& s, ListenerSpec l, std::unique_ptr<Stream> st, std::string peer)
       : srv(s), settings(s.settings), listener(std::move(l)), stream(std::move(st)),
         ip(std::move(peer)), watchdog(s.io),
-        deadline(Clock::now() + settings->limits.command_timeout) {}
+        deadline(Clock::now() + settings->limits.command_timeout) {
+    if (listener.mode == Mode::kLocal) {
+      local = stream->local_peer();
+      if (!local) local = &unknown_peer;  // uid -1: may send nothing
+    }
+  }
 
   const Settings& cfg() const { return *settings; }
   const Limits& limits() const { return settings->limits; }
@@ -88,8 +108,10 @@ struct Session::State {
   }
   bool tls() const { return stream->is_tls(); }
   bool auth_offered() const {
-    return !lmtp() && auth_user.empty() && (tls() || !cfg().auth_requires_tls);
+    return !lmtp() && !local && auth_user.empty() && (tls() || !cfg().auth_requires_tls);
   }
+  // Rate limits count per client address; local clients per uid.
+  std::string rate_key() const { return local ? "uid:" + std::to_string(local->uid) : ip; }
   bool starttls_offered() const { return srv.tls && !tls() && stream->can_tls(); }
 
   Offered offered() const {
@@ -213,11 +235,12 @@ std::string received_field(const Session::State& s) {
                                .lmtp = s.lmtp(),
                                .esmtp = s.esmtp,
                                .smtputf8 = s.tx.mail.smtputf8,
-                               .authenticated = !s.auth_user.empty(),
+                               .authenticated = !s.auth_user.empty() && !s.local,
                                .queue_id = s.tx.id,
                                .recipient = s.tx.rcpts.size() == 1 ? s.tx.rcpts.front().address
                                                                    : std::string(),
-                               .time = unix_now()});
+                               .time = unix_now(),
+                               .local = s.local});
 }
 
 q::Envelope envelope(const Session::State& s) {
@@ -374,7 +397,7 @@ awaitable<void> do_starttls(Session::State& s, const Command& c) {
 }
 
 awaitable<void> do_auth(Session::State& s, const Command& c) {
-  if (s.lmtp()) {
+  if (s.lmtp() || s.local) {
     s.reply(502, "5.5.1", "AUTH is not available here");
     co_return;
   }
@@ -543,13 +566,22 @@ awaitable<void> do_mail(Session::State& s, const Command& c) {
     co_return;
   }
   const Limits& lim = s.limits();
-  if (!s.srv.rate_ok(s.srv.rate_ip, s.ip, lim.messages_per_ip_per_minute, false)) {
+  if (!s.srv.rate_ok(s.srv.rate_ip, s.rate_key(), lim.messages_per_ip_per_minute, false)) {
     s.reject("450 4.7.1 too many messages from your address; slow down", "rate_ip");
     co_return;
   }
   std::string sender_key = p->sender.empty() ? "<>" : lower(p->sender);
   if (!s.srv.rate_ok(s.srv.rate_sender, sender_key, lim.messages_per_sender_per_minute, false)) {
     s.reject("450 4.7.1 too many messages from this sender; slow down", "rate_sender");
+    co_return;
+  }
+  if (s.local && !local_may_send_as(s.cfg(), *s.local, p->sender)) {
+    std::string who = s.local->user.empty() ? "uid " + std::to_string(s.local->uid)
+                                            : "user " + s.local->user;
+    s.reject(p->sender.empty()
+                 ? "553 5.7.1 the null sender is not allowed for " + who
+                 : "553 5.7.1 <" + p->sender + ">: sender address not allowed for " + who,
+             "sender_not_owned");
     co_return;
   }
   if (s.submission()) {
@@ -612,10 +644,11 @@ awaitable<void> do_rcpt(Session::State& s, const Command& c) {
   std::string address = p->address;
   // A recipient accepted moments ago is accepted again without a trip to the store (a
   // worker thread and back costs more than the rest of RCPT); refusals are never cached.
-  std::string key = std::string(s.lmtp() ? "L" : s.auth_user.empty() ? "M" : "A") + lower(address);
+  bool authenticated = !s.auth_user.empty() || s.local;  // local users may send out
+  std::string key = std::string(s.lmtp() ? "L" : authenticated ? "A" : "M") + lower(address);
   if (!s.srv.recipient_cached(key)) {
     auto settings = s.settings;
-    bool lmtp = s.lmtp(), authenticated = !s.auth_user.empty();
+    bool lmtp = s.lmtp();
     // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
     std::function<RecipientCheck(WorkerContext&)> job =
         [settings, lmtp, authenticated, address, opener = s.srv.open_store](WorkerContext& w) -> RecipientCheck {
@@ -646,6 +679,27 @@ awaitable<void> do_rcpt(Session::State& s, const Command& c) {
 // (or, for LMTP, delivery per recipient).
 awaitable<void> finish(Session::State& s, std::string content) {
   auto settings = s.settings;
+  if (s.local) {
+    LocalPeer peer = *s.local;
+    struct Out {
+      std::string refusal;
+      std::string message;
+    };
+    // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
+    std::function<Out(WorkerContext&)> job =
+        [settings, peer, msg = std::move(content)](WorkerContext&) mutable {
+          std::string r = local_fixups(*settings, peer, msg, unix_now());
+          return Out{std::move(r), std::move(msg)};
+        };
+    Out o = co_await s.srv.blocking<Out>(std::move(job));
+    if (!o.refusal.empty()) {
+      base::log_info("reject", {{"queue_id", s.tx.id}, {"session", s.sid}, {"reply", o.refusal}});
+      s.reject(o.refusal, "from_not_owned");
+      s.reset();
+      co_return;
+    }
+    content = std::move(o.message);
+  }
   if (s.submission()) {
     std::string login = s.auth_user;
     struct Out {
@@ -731,7 +785,7 @@ awaitable<void> finish(Session::State& s, std::string content) {
     co_return;
   }
   ++s.srv.counters.messages[s.listener.name];
-  s.srv.rate_ok(s.srv.rate_ip, s.ip, s.limits().messages_per_ip_per_minute, true);
+  s.srv.rate_ok(s.srv.rate_ip, s.rate_key(), s.limits().messages_per_ip_per_minute, true);
   s.srv.rate_ok(s.srv.rate_sender, s.tx.mail.sender.empty() ? "<>" : lower(s.tx.mail.sender),
                 s.limits().messages_per_sender_per_minute, true);
   base::log_info("queued", {{"queue_id", s.tx.id}, {"session", s.sid}, {"from", s.tx.mail.sender},
@@ -976,7 +1030,21 @@ void Session::drain() {
 awaitable<void> Session::run() {
   auto self = shared_from_this();
   State& s = *s_;
-  base::log_info("connect", {{"session", s.sid}, {"client", s.ip}, {"listener", s.listener.name}});
+  if (s.local) {
+    int64_t uid = s.local->uid;
+    // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
+    std::function<std::string(WorkerContext&)> job = [uid](WorkerContext&) {
+      return login_name(uid);
+    };
+    s.local->user = co_await s.srv.blocking<std::string>(std::move(job));
+    s.auth_user = s.local->user;
+    base::log_info("connect", {{"session", s.sid}, {"client", s.ip}, {"listener", s.listener.name},
+                               {"uid", std::to_string(s.local->uid)},
+                               {"pid", std::to_string(s.local->pid)}, {"user", s.local->user}});
+  } else {
+    base::log_info("connect",
+                   {{"session", s.sid}, {"client", s.ip}, {"listener", s.listener.name}});
+  }
   asio::co_spawn(s.srv.io, watch(self, s), asio::detached);
   try {
     co_await serve(s);

@@ -283,3 +283,43 @@ SH
   assert_status 78
   assert_output_contains "unknown builtin nope"
 }
+
+@test "smtp-listen: a local listener needs unix:/path, and unix: is only for mode local" {
+  printf '  - name: local\n    address: unix:%s/submit.sock\n    mode: local\n' "$BATS_TEST_TMPDIR" >> postern.yaml
+  run smtp-listen -c postern.yaml "${STORE[@]}" --check
+  assert_status 0
+  sed -i 's|address: unix:.*|address: 127.0.0.1:4|' postern.yaml
+  run smtp-listen -c postern.yaml "${STORE[@]}" --check
+  assert_status 78
+  assert_output_contains "mode local needs address unix:/absolute/path.sock"
+  sed -i 's|address: 127.0.0.1:1$|address: unix:/tmp/x.sock|' postern.yaml
+  sed -i 's|address: 127.0.0.1:4|address: unix:/tmp/y.sock|' postern.yaml
+  run smtp-listen -c postern.yaml "${STORE[@]}" --check
+  assert_status 78
+  assert_output_contains "mode mx needs host:port"
+  sed -i 's|address: unix:/tmp/x.sock|address: unix:relative.sock|' postern.yaml
+  run smtp-listen -c postern.yaml "${STORE[@]}" --check
+  assert_status 78
+  assert_output_contains "expected host:port"
+}
+
+@test "smtp-listen: --stdio as a local listener — the caller's uid, no AUTH, any recipient, local Received" {
+  printf '  - name: local\n    address: unix:%s/submit.sock\n    mode: local\n' "$BATS_TEST_TMPDIR" >> postern.yaml
+  session 'EHLO me\r\nAUTH PLAIN AGFubkBleGFtcGxlLm9yZwBzZWNyZXQ=\r\nMAIL FROM:<anyone@elsewhere.test>\r\nRCPT TO:<far@away.test>\r\nDATA\r\nFrom: x@elsewhere.test\r\nSubject: local\r\n\r\nhi\r\n.\r\nQUIT\r\n' --listener local
+  assert_status 0
+  [[ "$output" != *AUTH\ PLAIN\ LOGIN* ]]
+  assert_output_contains "502 5.5.1"          # no AUTH on a local listener
+  assert_output_contains "250 2.1.5"          # relays out, like an authenticated user
+  id=$(queued_ids)
+  [ -n "$id" ]
+  raw "$id" | head -n 1 | grep -q "^Received: from local (uid $(id -u), user $(id -un))"
+  raw "$id" | grep -q '^Message-ID: <'
+  run queue-ctl "${STORE[@]}" show --json "$id"
+  assert_output_contains '"listener":"local"'
+  assert_output_contains "\"auth_user\":\"$(id -un)\""
+  assert_output_contains '"client_ip":"local"'
+  grep -q "event=connect .*listener=local uid=$(id -u) pid=[0-9]* user=$(id -un)" server.log
+  # Missing From: is refused here (postern-sendmail adds one).
+  session 'EHLO me\r\nMAIL FROM:<root@mx.example.org>\r\nRCPT TO:<ann@example.org>\r\nDATA\r\nSubject: no from\r\n\r\nhi\r\n.\r\nQUIT\r\n' --listener local
+  assert_output_contains "550 5.6.0 message refused: no From: field"
+}

@@ -1,6 +1,6 @@
 // smtp-listen's policy (lib/smtp/policy.h) against a real SQLite store: no open relay,
 // unknown users, aliases and catch-alls, relay domains, LMTP; send-as rules; the
-// submission fix-ups; the Received: field.
+// submission fix-ups; the local listener's sender rules; the Received: field.
 #include "smtp/policy.h"
 
 #include <gtest/gtest.h>
@@ -124,6 +124,87 @@ TEST(Received, FieldAndProtocolWords) {
   EXPECT_EQ(word({.smtputf8 = true}), "UTF8SMTP");
   EXPECT_EQ(word({.tls = "x", .smtputf8 = true, .authenticated = true}), "UTF8SMTPSA");
   EXPECT_EQ(word({.lmtp = true}), "LMTP");
+}
+
+// Local listeners (postern-sendmail): the caller is a uid, not a login.
+TEST(LocalSenders, TrustedUsersMayUseAnySender) {
+  Settings s;
+  s.hostname = "mx.example.org";
+  EXPECT_TRUE(local_trusted(s, {.uid = 0, .user = "root"}));
+  EXPECT_TRUE(local_trusted(s, {.uid = 0, .user = ""}));  // uid 0 whatever its name
+  EXPECT_FALSE(local_trusted(s, {.uid = 1000, .user = "ann"}));
+  EXPECT_FALSE(local_trusted(s, {.uid = 5, .user = ""}));
+  s.local_trusted_users = {"root", "postern", "www-data"};
+  EXPECT_TRUE(local_trusted(s, {.uid = 33, .user = "www-data"}));
+  EXPECT_FALSE(local_trusted(s, {.uid = 33, .user = "WWW-DATA"}));  // login names: exact
+  EXPECT_TRUE(local_may_send_as(s, {.uid = 33, .user = "www-data"}, "ceo@elsewhere.test"));
+  EXPECT_TRUE(local_may_send_as(s, {.uid = 0, .user = "root"}, ""));  // the null sender
+}
+
+TEST(LocalSenders, OthersOnlyTheirOwnAddressAndConfiguredOnes) {
+  Settings s;
+  s.hostname = "mx.example.org";
+  LocalPeer ann{.uid = 1000, .pid = 42, .user = "ann"};
+  EXPECT_TRUE(local_may_send_as(s, ann, "ann@mx.example.org"));
+  EXPECT_TRUE(local_may_send_as(s, ann, "ANN@MX.Example.ORG"));
+  EXPECT_FALSE(local_may_send_as(s, ann, ""));  // never the null sender
+  EXPECT_FALSE(local_may_send_as(s, ann, "root@mx.example.org"));
+  EXPECT_FALSE(local_may_send_as(s, ann, "ann@example.org"));
+  EXPECT_FALSE(local_may_send_as(s, ann, "ann"));
+  s.local_senders = {{"ann", {"ann@example.org", "@lists.example.org"}}, {"bob", {"@example.org"}}};
+  EXPECT_TRUE(local_may_send_as(s, ann, "Ann@Example.org"));
+  EXPECT_TRUE(local_may_send_as(s, ann, "news@lists.example.org"));
+  EXPECT_FALSE(local_may_send_as(s, ann, "news@sub.lists.example.org"));
+  EXPECT_FALSE(local_may_send_as(s, ann, "bob@example.org"));  // bob's entry is not ann's
+  EXPECT_TRUE(local_may_send_as(s, {.uid = 1001, .user = "bob"}, "anyone@example.org"));
+  // A uid without a login name may send as nobody.
+  EXPECT_FALSE(local_may_send_as(s, {.uid = 4242, .user = ""}, "@mx.example.org"));
+  EXPECT_FALSE(local_may_send_as(s, {.uid = 4242, .user = ""}, "4242@mx.example.org"));
+}
+
+TEST(LocalSenders, FixupsCheckFromLikeSubmission) {
+  Settings s;
+  s.hostname = "mx.example.org";
+  LocalPeer ann{.uid = 1000, .user = "ann"};
+  std::string m = "From: Ann <ann@mx.example.org>\r\nSubject: x\r\n\r\nbody\r\n";
+  EXPECT_EQ(local_fixups(s, ann, m, 1700000000), "");
+  EXPECT_TRUE(m.starts_with("Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <"));
+  EXPECT_NE(m.find("@mx.example.org>\r\nFrom: Ann"), std::string::npos);
+  std::string forged = "From: ann@mx.example.org, Boss <boss@example.org>\r\n\r\nx\r\n";
+  EXPECT_EQ(local_fixups(s, ann, forged, 0),
+            "553 5.7.1 <boss@example.org>: From: address not owned by ann");
+  std::string none = "Subject: no from\r\n\r\nx\r\n";
+  EXPECT_EQ(local_fixups(s, ann, none, 0),
+            "550 5.6.0 message refused: no From: field (RFC 5322 3.6)");
+  // Trusted users' From: is not checked; the fields are still added.
+  std::string root = "From: Boss <boss@example.org>\r\nDate: x\r\nMessage-ID: <a@b>\r\n\r\nx\r\n";
+  std::string before = root;
+  EXPECT_EQ(local_fixups(s, {.uid = 0, .user = "root"}, root, 0), "");
+  EXPECT_EQ(root, before);
+  std::string unnamed = "From: x@mx.example.org\r\n\r\nx\r\n";
+  EXPECT_EQ(local_fixups(s, {.uid = 4242}, unnamed, 0),
+            "553 5.7.1 <x@mx.example.org>: From: address not owned by uid 4242");
+}
+
+TEST(Received, LocalListenerNamesTheUser) {
+  LocalPeer ann{.uid = 1000, .pid = 7, .user = "ann"};
+  Trace t{.helo = "ignored.example",
+          .ip = "local",
+          .hostname = "mx.example.org",
+          .queue_id = "01M8JVRXK3T75AWD",
+          .recipient = "bob@example.net",
+          .time = 1700000000,
+          .local = &ann};
+  EXPECT_EQ(received_field(t),
+            "Received: from local (uid 1000, user ann)\r\n"
+            "\tby mx.example.org (Postern) with ESMTP id 01M8JVRXK3T75AWD\r\n"
+            "\tfor <bob@example.net>;\r\n"
+            "\tTue, 14 Nov 2023 22:13:20 +0000\r\n");
+  LocalPeer odd{.uid = 5, .user = "a b)\r\nX-Evil: 1"};
+  t.local = &odd;
+  std::string f = received_field(t);
+  EXPECT_EQ(f.find("X-Evil: 1\r\n"), std::string::npos);
+  EXPECT_NE(f.find("(uid 5, user a?b???X-Evil??1)"), std::string::npos);
 }
 
 }  // namespace
