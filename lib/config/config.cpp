@@ -641,7 +641,10 @@ class Loader {
       for (size_t i = 0; i < v.items.size(); ++i) {
         auto x = convert_scalar(item, v.items[i], display + "[" + std::to_string(i) + "]");
         if (x) {
-          out.push_back(std::get<std::string>(*x));
+          // Items are kept as written (a list of durations: "5m"); the reader parses them
+          // again with config::parse_duration_text.
+          out.push_back(std::holds_alternative<std::string>(*x) ? std::get<std::string>(*x)
+                                                                : v.items[i].scalar);
         } else {
           ok = false;
         }
@@ -689,6 +692,9 @@ class Loader {
         if (!enum_has(spec.values, s)) return fail(want);
         return s;
       case Type::kHostPort:
+        // A listener may also be a Unix socket (mode local; lib/config/smtp.cpp checks
+        // which modes take which).
+        if (spec.path == "listeners[].address" && s.starts_with("unix:/")) return s;
         if (!valid_host_port(s)) return fail(want);
         return s;
       case Type::kInt:
@@ -886,6 +892,10 @@ void emit_level(YAML::Emitter& e, const Config::Impl& impl, const std::string& r
 }
 
 }  // namespace
+
+std::optional<std::chrono::seconds> parse_duration_text(std::string_view s) {
+  return parse_duration(s);
+}
 
 // ---- Config ----
 

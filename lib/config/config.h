@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,5 +123,8 @@ std::string schema_scdoc();
 // load() accepts again (the `include` line is shown as a comment: its files are
 // already merged in). For `postern config show`.
 std::string effective_yaml(const Config& config);
+
+// "30s", "5m", "4h", "5d", "1h30m" (what a duration key accepts); nullopt otherwise.
+std::optional<std::chrono::seconds> parse_duration_text(std::string_view s);
 
 }  // namespace postern::config

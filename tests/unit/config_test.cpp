@@ -266,7 +266,7 @@ TEST_F(ConfigTest, TypeErrorsForEveryType) {
               "blob_dir), got \"sqlite\"",
           p + ":16:14: listeners[0].address: expected host:port, got \"localhost\"",
           p + ":17:11: listeners[0].mode: expected one of mx, submission, submissions, lmtp, "
-              "imap, imaps, jmap, dav, metrics, got \"pop3\"",
+              "local, imap, imaps, jmap, dav, metrics, got \"pop3\"",
           p + ":18:5: listeners[1]: expected a mapping, got \"just a string\"",
       }));
 }
@@ -512,7 +512,11 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "messages_per_ip_per_minute:", "messages_per_sender_per_minute:", "relay_domains:",
         "bare_lf:", "dmarc:", "dmarc_record:", "trusted_arc_sealers:", "psl:", "metrics:",
         "filters:", "stage:", "builtin:", "exec:", "on_error:", "check:", "send_as:", "listeners:", "login:",
-        "addresses:", "certificate:", "key:"}) {
+        "addresses:", "certificate:", "key:", "local_trusted_users:", "local_senders:",
+        "delivery:", "retry:", "max_lifetime:", "delay_warning:", "max_per_destination:",
+        "batch:", "lease:", "poll:", "connection_idle:", "connect_timeout:", "mta_sts:", "dane:",
+        "tls_ca_file:", "mx_port:", "transports:", "via:", "tls:", "auth_user:",
+        "auth_password:", "dkim:", "selector:", "srs:", "secrets:", "max_age:"}) {
     EXPECT_CONTAINS(text, (key));
   }
 }

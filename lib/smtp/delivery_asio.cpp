@@ -1,0 +1,908 @@
+// queue-run's engine on Boost.Asio (delivery.h): claims due messages under a lease,
+// delivers each recipient (local store, or SMTP to the MX / a transport), and records
+// the attempt, its DSNs and forwarded copies in one transaction.
+//
+// GCC 12: a class-type temporary passed by value into a coroutine inside co_await is
+// destroyed twice; every such argument is named first (see lib/smtp/session_asio.cpp).
+#include <boost/asio.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "auth/arc.h"
+#include "auth/dkim.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "mail/downconvert.h"
+#include "mail/dsn.h"
+#include "mail/header.h"
+#include "mail/message.h"
+#include "mail/srs.h"
+#include "smtp/client_asio.h"
+#include "smtp/delivery.h"
+#include "smtp/mta_sts.h"
+#include "smtp/mx.h"
+#include "smtp/pool_asio.h"
+#include "store/local_delivery.h"
+#include "store/queue.h"
+
+namespace postern::smtp::delivery {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using base::Error;
+namespace q = store::queue;
+
+namespace {
+
+int64_t unix_now() { return base::unix_seconds(base::system_clock().now()); }
+
+// What a worker thread owns: a Store and a DNS resolver, opened on first use.
+struct Worker {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<dns::Resolver> resolver;
+  std::string error;
+};
+
+// A counting gate for coroutines (connections in total, per destination): acquire waits
+// while `limit` holders are inside; release hands the slot to the longest waiter.
+class Gate {
+ public:
+  explicit Gate(int limit) : limit_(limit) {}
+  awaitable<void> acquire() {
+    if (inside_ < limit_) {
+      ++inside_;
+      co_return;
+    }
+    auto ex = co_await asio::this_coro::executor;
+    auto t = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+    waiters_.push_back(t);
+    boost::system::error_code ec;
+    co_await t->async_wait(asio::redirect_error(use_awaitable, ec));
+    // Woken by release(): the slot was handed over, inside_ unchanged.
+  }
+  void release() {
+    if (!waiters_.empty()) {
+      auto t = waiters_.front();
+      waiters_.pop_front();
+      t->cancel();
+      return;
+    }
+    --inside_;
+  }
+  bool idle() const { return inside_ == 0 && waiters_.empty(); }
+
+ private:
+  int limit_;
+  int inside_ = 0;
+  std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
+};
+
+// The one-line reply recorded for a recipient when no server reply says it better.
+std::string failure_text(const client::Failure& f, const std::string& where) {
+  if (f.reply.code != 0) return where + ": " + f.reply.text();
+  return std::string(f.permanent ? "554 5.4.0 " : "451 4.4.1 ") + where + ": " + f.reason;
+}
+
+// "451 4.4.1 text" → code 451, enhanced "4.4.1".
+std::pair<int, std::string> code_of(std::string_view reply) {
+  int code = 0;
+  size_t i = 0;
+  while (i < reply.size() && i < 3 && reply[i] >= '0' && reply[i] <= '9') code = code * 10 + (reply[i++] - '0');
+  if (i != 3) return {0, ""};
+  std::string_view rest = reply.substr(3);
+  while (!rest.empty() && (rest[0] == ' ' || rest[0] == '-')) rest.remove_prefix(1);
+  size_t sp = rest.find(' ');
+  std::string_view first = rest.substr(0, sp);
+  if (first.size() >= 5 && first[1] == '.' && (first[0] == '2' || first[0] == '4' || first[0] == '5')) {
+    return {code, std::string(first)};
+  }
+  return {code, ""};
+}
+
+std::string status_of(std::string_view reply, bool failed) {
+  auto [code, enhanced] = code_of(reply);
+  if (!enhanced.empty()) return enhanced;
+  if (code >= 500 || (failed && code == 0)) return "5.0.0";
+  if (code >= 400 || code == 0) return "4.0.0";
+  return "2.0.0";
+}
+
+std::string one_line(std::string s) {
+  for (char& c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') c = ' ';
+  }
+  if (s.size() > 900) s.resize(900);
+  return s;
+}
+
+// The domain of the first From: address, lower-case ("" when there is none).
+std::string from_domain(const std::string& message) {
+  auto m = mail::Message::parse(message);
+  if (!m) return {};
+  auto from = m->header(m->root(), "From");
+  if (!from) return {};
+  for (const auto& a : mail::parse_address_list(*from).flatten()) {
+    if (a.address) return routing::domain_of(*a.address);
+  }
+  return {};
+}
+
+struct LoadedKey {
+  std::string selector;
+  std::shared_ptr<auth::dkim::PrivateKey> key;
+};
+
+}  // namespace
+
+struct Runner::Impl {
+  std::shared_ptr<const Settings> settings;
+  StoreOpener open_store;
+  Reloader reload;
+  asio::io_context io;
+  std::unique_ptr<ThreadPool<Worker>> pool;
+  std::string owner;
+  std::shared_ptr<mta_sts::MemoryPolicyCache> sts_cache = std::make_shared<mta_sts::MemoryPolicyCache>();
+  std::map<std::string, LoadedKey> dkim;  // by domain
+  RunStats stats;
+  bool stopping = false;
+  std::set<std::string> inflight;
+  std::unique_ptr<asio::steady_timer> wake;
+  std::unique_ptr<asio::steady_timer> renew_timer;
+  std::unique_ptr<Gate> total;
+  std::map<std::string, std::unique_ptr<Gate>> per_destination;
+  struct Idle {
+    std::unique_ptr<client::Connection> connection;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::multimap<std::string, Idle> idle;  // by destination key + "|" + ip
+
+  Impl(Settings s, StoreOpener o, Reloader r)
+      : settings(std::make_shared<const Settings>(std::move(s))), open_store(std::move(o)), reload(std::move(r)) {
+    std::random_device rd;
+    owner = settings->hostname + ":" + std::to_string(::getpid()) + ":" + std::to_string(rd() % 1000000);
+  }
+
+  store::Store* store_of(Worker& w) {
+    if (!w.store) {
+      auto s = open_store();
+      if (!s) {
+        w.error = s.error().message();
+        return nullptr;
+      }
+      w.store = std::move(*s);
+    }
+    return w.store.get();
+  }
+  dns::Resolver* resolver_of(Worker& w) {
+    if (!w.resolver) {
+      auto r = dns::make_resolver(settings->resolver);
+      if (!r) {
+        w.error = r.error().message();
+        return nullptr;
+      }
+      w.resolver = std::move(*r);
+    }
+    return w.resolver.get();
+  }
+
+  template <typename R>
+  awaitable<R> blocking(std::function<R(Worker&)> f) {
+    co_return co_await run_blocking<R, Worker>(io, *pool, std::move(f));
+  }
+
+  base::Status load_keys() {
+    dkim.clear();
+    for (const DkimKey& k : settings->dkim) {
+      auto key = auth::dkim::load_private_key(k.key_pem);
+      if (!key) return Error::config("DKIM key for " + k.domain + ": " + key.error().message());
+      dkim[mail::to_lower(k.domain)] = {k.selector, std::make_shared<auth::dkim::PrivateKey>(std::move(*key))};
+    }
+    for (const routing::TransportRule& t : settings->transports) {
+      if (auto r = routing::parse_via(t.via); !r) return r.error();
+    }
+    return {};
+  }
+
+  Gate& gate_for(const std::string& key) {
+    auto& g = per_destination[key];
+    if (!g) g = std::make_unique<Gate>(std::max(1, settings->max_per_destination));
+    return *g;
+  }
+
+  // ---- one message ----
+  awaitable<void> attempt(q::Message m);
+  awaitable<std::vector<q::Queue::Outcome>> deliver_remote(const routing::Route& route,
+                                                            const q::Message& m,
+                                                            std::vector<size_t> indexes,
+                                                            std::shared_ptr<const std::string> data);
+  awaitable<void> work(bool once);
+  awaitable<void> renew_leases();
+  awaitable<void> reap_idle(bool all);
+  awaitable<void> watch_signals(base::ServiceSignals& signals);
+  void record(const q::Message& m, const q::Queue::Outcome& o);
+};
+
+void Runner::Impl::record(const q::Message& m, const q::Queue::Outcome& o) {
+  const std::string& to = m.envelope.recipients[o.index].address;
+  std::string_view event = o.status == q::RecipientStatus::kDelivered ? "delivered"
+                           : o.status == q::RecipientStatus::kFailed  ? "bounced"
+                                                                      : "deferred";
+  (o.status == q::RecipientStatus::kDelivered ? stats.delivered
+   : o.status == q::RecipientStatus::kFailed  ? stats.failed
+                                              : stats.deferred)++;
+  base::log_info(event, {{"queue_id", m.id}, {"to", to}, {"relay", o.remote_mta.empty() ? "local" : o.remote_mta},
+                         {"attempt", std::to_string(m.attempts + 1)}, {"reply", o.reply}});
+}
+
+// What the next hops for a route are, with the TLS each one needs (blocking: DNS, MTA-STS).
+struct Hop {
+  client::Target target;
+  client::TlsPolicy tls;
+  std::string skip;  // non-empty: do not try this host; the reason (a TLSA lookup failed)
+};
+struct Plan {
+  std::vector<Hop> hops;
+  std::string reply;  // non-empty: no hop at all; the recipients' reply
+  bool permanent = false;
+  std::string policy;  // "dane", "mta-sts", "" for logs
+};
+
+awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
+    const routing::Route& route, const q::Message& m, std::vector<size_t> indexes,
+    std::shared_ptr<const std::string> data) {
+  auto s = settings;
+  std::function<Plan(Worker&)> plan_job = [this, s, route](Worker& w) -> Plan {
+    Plan p;
+    dns::Resolver* r = resolver_of(w);
+    if (!r) return Plan{{}, "451 4.4.3 DNS resolver unavailable: " + w.error, false, ""};
+    client::TlsPolicy base;
+    base.ca_file = s->tls_ca_file;
+    switch (route.tls) {
+      case routing::TlsRequirement::kNone: base.mode = client::TlsMode::kNone; break;
+      case routing::TlsRequirement::kOpportunistic: base.mode = client::TlsMode::kOpportunistic; break;
+      case routing::TlsRequirement::kRequired: base.mode = client::TlsMode::kRequired; break;
+      case routing::TlsRequirement::kVerify:
+        base.mode = client::TlsMode::kRequired;
+        base.verify_pkix = true;
+        break;
+      case routing::TlsRequirement::kImplicit:
+        base.mode = client::TlsMode::kImplicit;
+        base.verify_pkix = true;
+        break;
+    }
+    if (route.kind == routing::Route::kHost && !route.mx_lookup) {
+      auto t = client::host_targets(*r, route.host, route.port);
+      if (!t) {
+        return Plan{{}, std::string(t.error().temporary() ? "451 4.4.3 " : "550 5.1.2 ") + route.host + ": " + t.error().message(),
+                    !t.error().temporary(), ""};
+      }
+      for (auto& target : *t) {
+        Hop h{target, base, ""};
+        h.tls.names = {route.host};
+        p.hops.push_back(std::move(h));
+      }
+      return p;
+    }
+    std::string domain = route.kind == routing::Route::kMx ? route.domain : route.host;
+    uint16_t port = route.kind == routing::Route::kMx ? s->mx_port : route.port;
+    auto task = resolve_mx(*r, domain);
+    MxResult mx = dns::run(*r, task);
+    switch (mx.kind) {
+      case MxResult::kNullMx:
+        return Plan{{}, "556 5.1.10 " + domain + " accepts no mail (null MX, RFC 7505)", true, ""};
+      case MxResult::kNoSuchDomain:
+        return Plan{{}, "550 5.1.2 " + domain + ": no mail host (" + mx.why + ")", true, ""};
+      case MxResult::kTempFail:
+        return Plan{{}, "451 4.4.3 " + domain + ": DNS lookup failed (" + mx.why + ")", false, ""};
+      case MxResult::kHosts:
+        break;
+    }
+    std::optional<mta_sts::Policy> sts;
+    if (s->mta_sts && route.kind == routing::Route::kMx) {
+      mta_sts::FetchOptions fo;
+      fo.ca_file = s->tls_ca_file;
+      auto pol = mta_sts::current_policy(*r, *sts_cache, domain, fo, std::chrono::system_clock::now());
+      // RFC 8461 5.1: a policy that cannot be fetched with nothing cached is as none.
+      if (pol && *pol && (*pol)->mode != mta_sts::Mode::kNone) sts = **pol;
+    }
+    bool enforce = sts && sts->mode == mta_sts::Mode::kEnforce;
+    for (const MxHost& host : mx.hosts) {
+      Hop proto{{host.name, "", port}, base, ""};
+      proto.tls.names = {host.name};
+      bool dane = false;
+      if (s->dane && mx.mx_secure && host.secure) {
+        auto tt = lookup_tlsa(*r, host.name, port);
+        dns::Answer a = dns::run(*r, tt);
+        if (a.status == dns::Status::kServFail || a.status == dns::Status::kTimeout) {
+          proto.skip = "TLSA lookup for " + host.name + " failed (" + a.why + ")";
+        } else if (a.status == dns::Status::kOk) {
+          // RFC 7672 2.2: TLS is mandatory; records authenticate it (none usable: encryption only).
+          dane = true;
+          proto.tls.mode = client::TlsMode::kRequired;
+          proto.tls.tlsa = a.records;
+          proto.tls.verify_pkix = false;
+          p.policy = "dane";
+        }
+      }
+      if (!dane && sts) {
+        // RFC 8461 4.1/4.2: in enforce mode only matching hosts, with PKIX-valid TLS.
+        if (!mta_sts::mx_matches(*sts, host.name)) {
+          if (enforce) continue;
+        } else if (enforce) {
+          proto.tls.mode = client::TlsMode::kRequired;
+          proto.tls.verify_pkix = true;
+          p.policy = "mta-sts";
+        }
+      }
+      for (const std::string& ip : host.addresses) {
+        Hop h = proto;
+        h.target.ip = ip;
+        p.hops.push_back(std::move(h));
+      }
+    }
+    if (p.hops.empty()) {
+      return Plan{{}, "451 4.7.5 " + domain + ": no MX host matches its MTA-STS policy", false, "mta-sts"};
+    }
+    return p;
+  };
+  Plan plan = co_await blocking<Plan>(std::move(plan_job));
+  std::vector<q::Queue::Outcome> out;
+  if (!plan.reply.empty()) {
+    for (size_t i : indexes) {
+      out.push_back({i, plan.permanent ? q::RecipientStatus::kFailed : q::RecipientStatus::kPending, plan.reply, ""});
+    }
+    co_return out;
+  }
+  const std::string key = route.key();
+  std::string last_failure = "451 4.4.1 " + route.domain + ": no host could be reached";
+  bool all_permanent = true;
+  std::vector<size_t> todo = std::move(indexes);
+  for (const Hop& hop : plan.hops) {
+    if (todo.empty()) break;
+    if (!hop.skip.empty()) {
+      last_failure = "451 4.7.5 " + hop.skip;
+      all_permanent = false;
+      continue;
+    }
+    const std::string slot = key + "|" + hop.target.ip;
+    co_await total->acquire();
+    Gate& gate = gate_for(key);
+    co_await gate.acquire();
+    std::unique_ptr<client::Connection> conn;
+    if (auto it = idle.find(slot); it != idle.end()) {
+      conn = std::move(it->second.connection);
+      idle.erase(it);
+      if (!conn->usable()) conn.reset();
+    }
+    if (!conn) {
+      client::Options o;
+      o.helo_name = settings->hostname;
+      o.lmtp = route.lmtp;
+      o.tls = hop.tls;
+      o.auth_user = route.auth_user;
+      o.auth_password = route.auth_password;
+      o.connect_timeout = settings->connect_timeout;
+      o.command_timeout = settings->command_timeout;
+      o.data_timeout = settings->data_timeout;
+      auto ex = co_await asio::this_coro::executor;
+      std::string ip = hop.target.ip, host = hop.target.host;
+      client::OpenOutcome opened = co_await client::Connection::open(ex, ip, hop.target.port, host, o);
+      if (!opened.connection) {
+        gate.release();
+        total->release();
+        last_failure = failure_text(opened.failure, host + "[" + ip + "]");
+        all_permanent = all_permanent && opened.failure.permanent;
+        base::log_info("connect_failed", {{"queue_id", m.id}, {"relay", host + "[" + ip + "]"},
+                                          {"reason", last_failure}});
+        continue;
+      }
+      conn = std::move(opened.connection);
+    }
+    // In chunks of max_recipients (RFC 5321 4.5.3.1.8), on the same connection.
+    std::vector<size_t> retry_elsewhere;
+    for (size_t start = 0; start < todo.size() && conn && conn->usable();) {
+      size_t end = std::min(todo.size(), start + static_cast<size_t>(std::max(1, settings->max_recipients)));
+      client::Envelope env;
+      env.sender = m.envelope.sender;
+      env.envid = m.envelope.envid;
+      env.ret = m.envelope.ret == q::Ret::kFull ? 1 : m.envelope.ret == q::Ret::kHeaders ? 2 : 0;
+      env.body = m.envelope.body == q::Body::k8BitMime ? 1 : m.envelope.body == q::Body::kBinaryMime ? 2 : 0;
+      env.smtputf8 = m.envelope.smtputf8;
+      env.requiretls = m.envelope.requiretls;
+      for (size_t k = start; k < end; ++k) {
+        const q::Recipient& r = m.envelope.recipients[todo[k]];
+        env.recipients.push_back({r.address, r.orcpt, r.notify});
+      }
+      std::shared_ptr<const std::string> payload = data;
+      if (env.body == 1 && !conn->caps().eightbitmime) {
+        // RFC 6152 3: a next hop without 8BITMIME gets the body converted to 7 bit.
+        auto converted = mail::downconvert_8bit(*data);
+        if (!converted) {
+          for (size_t k = start; k < end; ++k) {
+            out.push_back({todo[k], q::RecipientStatus::kFailed,
+                           "554 5.6.3 " + conn->peer() + " lacks 8BITMIME and the message cannot be converted: " +
+                               converted.error().message(),
+                           hop.target.host});
+          }
+          start = end;
+          continue;
+        }
+        payload = std::make_shared<const std::string>(std::move(*converted));
+        env.body = 0;
+      }
+      std::string_view bytes = *payload;
+      client::SendOutcome sent = co_await conn->send(env, bytes);
+      if (!sent.result) {
+        std::string reply = failure_text(sent.failure, conn->peer());
+        if (sent.failure.permanent) {
+          for (size_t k = start; k < end; ++k) out.push_back({todo[k], q::RecipientStatus::kFailed, one_line(reply), hop.target.host});
+        } else {
+          last_failure = reply;
+          all_permanent = false;
+          for (size_t k = start; k < end; ++k) retry_elsewhere.push_back(todo[k]);
+        }
+        start = end;
+        continue;
+      }
+      const client::TransactionResult& tr = *sent.result;
+      if (tr.mail.transient()) {
+        // RFC 5321 5.1: a temporary refusal of the transaction: the next MX may take it.
+        last_failure = one_line(conn->peer() + ": " + tr.mail.text());
+        all_permanent = false;
+        for (size_t k = start; k < end; ++k) retry_elsewhere.push_back(todo[k]);
+        start = end;
+        continue;
+      }
+      for (size_t k = start; k < end; ++k) {
+        const client::Reply& r = tr.outcome(k - start);
+        out.push_back({todo[k], routing::status_for_code(r.code), one_line(r.text()), hop.target.host});
+      }
+      start = end;
+    }
+    if (conn && conn->usable()) {
+      idle.emplace(slot, Idle{std::move(conn), std::chrono::steady_clock::now()});
+    } else if (conn) {
+      co_await conn->quit();
+    }
+    gate.release();
+    total->release();
+    todo = std::move(retry_elsewhere);
+  }
+  for (size_t i : todo) {
+    out.push_back({i, all_permanent ? q::RecipientStatus::kFailed : q::RecipientStatus::kPending,
+                   one_line(last_failure), ""});
+  }
+  co_return out;
+}
+
+awaitable<void> Runner::Impl::attempt(q::Message m) {
+  auto s = settings;
+  const std::string id = m.id;
+  std::function<base::Result<std::string>(Worker&)> read_job = [this, id](Worker& w) -> base::Result<std::string> {
+    store::Store* st = store_of(w);
+    if (!st) return Error::temporary(w.error);
+    return q::Queue(*st).read(id);
+  };
+  auto read = co_await blocking<base::Result<std::string>>(std::move(read_job));
+  if (!read) {
+    base::log_error(read.error(), {{"queue_id", id}});
+    std::function<int(Worker&)> give_back = [this, id](Worker& w) {
+      if (store::Store* st = store_of(w)) (void)q::Queue(*st).unlease(id, owner);
+      return 0;
+    };
+    (void)co_await blocking<int>(std::move(give_back));
+    co_return;
+  }
+  auto data = std::make_shared<const std::string>(std::move(*read));
+  const int64_t now = unix_now();
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < m.envelope.recipients.size(); ++i) {
+    if (m.envelope.recipients[i].status == q::RecipientStatus::kPending) pending.push_back(i);
+  }
+  std::vector<q::Queue::Outcome> outcomes;
+  std::string stop;  // a reason that settles every pending recipient without trying
+  if (m.bounce) {
+    stop = "550 5.0.0 returned to the sender by the postmaster";
+  } else if (routing::hop_count(*data) > routing::kMaxHops) {
+    stop = "554 5.4.6 mail loop: more than " + std::to_string(routing::kMaxHops) + " Received: fields";
+  }
+  std::vector<std::string> forwards;
+  if (!stop.empty()) {
+    for (size_t i : pending) outcomes.push_back({i, q::RecipientStatus::kFailed, stop, ""});
+  } else {
+    // Group by route: local domains first (one job), then each outside destination.
+    std::set<std::string> domains;
+    for (size_t i : pending) domains.insert(routing::domain_of(m.envelope.recipients[i].address));
+    std::function<base::Result<std::set<std::string>>(Worker&)> local_job =
+        [this, domains](Worker& w) -> base::Result<std::set<std::string>> {
+      store::Store* st = store_of(w);
+      if (!st) return Error::temporary(w.error);
+      std::set<std::string> local;
+      for (const std::string& d : domains) {
+        auto yes = st->is_local_domain(d);
+        if (!yes) return yes.error();
+        if (*yes) local.insert(d);
+      }
+      return local;
+    };
+    auto local = co_await blocking<base::Result<std::set<std::string>>>(std::move(local_job));
+    if (!local) {
+      for (size_t i : pending) {
+        outcomes.push_back({i, q::RecipientStatus::kPending, "451 4.3.0 store unavailable: " + one_line(local.error().message()), ""});
+      }
+    } else {
+      std::map<std::string, std::pair<routing::Route, std::vector<size_t>>> groups;
+      std::vector<size_t> local_rcpts;
+      for (size_t i : pending) {
+        std::string d = routing::domain_of(m.envelope.recipients[i].address);
+        routing::Route r = routing::route_for(d, s->transports, local->count(d) > 0);
+        if (r.kind == routing::Route::kLocal) {
+          local_rcpts.push_back(i);
+          continue;
+        }
+        auto& g = groups[r.key()];
+        g.first = r;
+        g.second.push_back(i);
+      }
+      if (!local_rcpts.empty()) {
+        struct LocalOut {
+          std::vector<q::Queue::Outcome> outcomes;
+          std::vector<std::string> forwards;
+        };
+        std::string sender = m.envelope.sender.empty() ? "<>" : m.envelope.sender;
+        std::vector<std::string> addresses;
+        for (size_t i : local_rcpts) addresses.push_back(m.envelope.recipients[i].address);
+        std::function<LocalOut(Worker&)> deliver_job = [this, data, sender, addresses, local_rcpts](Worker& w) {
+          LocalOut lo;
+          store::Store* st = store_of(w);
+          for (size_t k = 0; k < addresses.size(); ++k) {
+            if (!st) {
+              lo.outcomes.push_back({local_rcpts[k], q::RecipientStatus::kPending, "451 4.3.0 store unavailable: " + one_line(w.error), ""});
+              continue;
+            }
+            auto d = store::deliver_local(*st, addresses[k], *data, {.sender = sender, .quota_tempfail = true});
+            if (d) {
+              lo.outcomes.push_back({local_rcpts[k], q::RecipientStatus::kDelivered, "250 2.0.0 delivered to the store", ""});
+              for (auto& f : d->forward) lo.forwards.push_back(f);
+            } else {
+              const Error& e = d.error();
+              std::string reply = std::to_string(e.smtp_code()) + " " + e.enhanced() + " " + one_line(e.message());
+              lo.outcomes.push_back({local_rcpts[k], routing::status_for_code(e.smtp_code()), reply, ""});
+            }
+          }
+          return lo;
+        };
+        LocalOut lo = co_await blocking<LocalOut>(std::move(deliver_job));
+        for (auto& o : lo.outcomes) outcomes.push_back(std::move(o));
+        forwards = std::move(lo.forwards);
+      }
+      // DKIM: our users' mail and our own reports, signed for the From: domain.
+      std::shared_ptr<const std::string> outgoing = data;
+      if (!groups.empty() && (!m.envelope.auth_user.empty() || m.envelope.listener == "dsn")) {
+        std::string d = from_domain(*data);
+        if (auto k = dkim.find(d); k != dkim.end()) {
+          auth::dkim::SignOptions so{.domain = d, .selector = k->second.selector, .key = k->second.key.get()};
+          so.timestamp = now;
+          auto field = auth::dkim::sign(*data, so);
+          if (field) {
+            outgoing = std::make_shared<const std::string>(*field + *data);
+          } else {
+            base::log_warn("dkim_sign_failed", {{"queue_id", id}, {"error", field.error().message()}});
+          }
+        }
+      }
+      for (auto& [key, g] : groups) {
+        routing::Route route = g.first;
+        std::vector<size_t> idx = g.second;
+        auto got = co_await deliver_remote(route, m, std::move(idx), outgoing);
+        for (auto& o : got) outcomes.push_back(std::move(o));
+      }
+    }
+  }
+  // Expiry: what is still pending after this attempt and has outlived its time fails.
+  const bool expired = routing::expired(s->retry, m.created_at, now);
+  for (auto& o : outcomes) {
+    if (o.status == q::RecipientStatus::kPending && expired) {
+      o.reply = "554 4.4.7 message expired; last reply: " + o.reply;
+      o.status = q::RecipientStatus::kFailed;
+    }
+    record(m, o);
+  }
+  // DSNs.
+  q::Queue::Attempt a;
+  a.next_attempt = routing::next_attempt(s->retry, m.attempts + 1, now);
+  std::deque<std::string> bodies;  // the views in a.enqueue point here
+  auto report = [&](std::vector<mail::dsn::RecipientReport> rr, const char* what) {
+    mail::dsn::Report rep;
+    rep.reporting_mta = s->hostname;
+    rep.envid = m.envelope.envid;
+    rep.sender = m.envelope.sender;
+    rep.arrival = m.created_at;
+    rep.queue_id = m.id;
+    rep.full_message = m.envelope.ret == q::Ret::kFull;
+    rep.recipients = std::move(rr);
+    bodies.push_back(mail::dsn::build(rep, *data, now));
+    q::NewMessage n;
+    n.id = q::make_queue_id();
+    n.envelope.sender = "";
+    n.envelope.recipients.push_back({.address = m.envelope.sender});
+    n.envelope.listener = "dsn";
+    n.data = bodies.back();
+    a.enqueue.push_back(std::move(n));
+    ++stats.dsns;
+    base::log_info("dsn", {{"queue_id", m.id}, {"dsn_id", a.enqueue.back().id}, {"kind", what},
+                           {"to", m.envelope.sender}});
+  };
+  std::vector<mail::dsn::RecipientReport> failed, delivered, delayed;
+  for (const auto& o : outcomes) {
+    const q::Recipient& r = m.envelope.recipients[o.index];
+    mail::dsn::RecipientReport rr{.final_recipient = r.address, .original_recipient = r.orcpt,
+                                  .status = status_of(o.reply, o.status == q::RecipientStatus::kFailed),
+                                  .remote_mta = o.remote_mta, .diagnostic = o.reply, .last_attempt = now};
+    if (o.status == q::RecipientStatus::kFailed && routing::wants_failure_dsn(m.envelope, r)) {
+      rr.action = mail::dsn::Action::kFailed;
+      failed.push_back(rr);
+    } else if (o.status == q::RecipientStatus::kDelivered && routing::wants_success_dsn(m.envelope, r)) {
+      rr.action = o.remote_mta.empty() ? mail::dsn::Action::kDelivered : mail::dsn::Action::kRelayed;
+      delivered.push_back(rr);
+    } else if (o.status == q::RecipientStatus::kPending && !m.delay_warned &&
+               routing::delay_due(s->retry, m.created_at, now) && routing::wants_delay_dsn(m.envelope, r)) {
+      rr.action = mail::dsn::Action::kDelayed;
+      rr.will_retry_until = m.created_at + s->retry.max_lifetime.count();
+      delayed.push_back(rr);
+    }
+  }
+  // Never a DSN about a DSN (RFC 3461 6.2 / RFC 5321 6.1: their sender is null anyway).
+  if (!m.envelope.sender.empty()) {
+    if (!failed.empty()) report(std::move(failed), "failure");
+    if (!delivered.empty()) report(std::move(delivered), "success");
+    if (!delayed.empty()) {
+      report(std::move(delayed), "delay");
+      a.delay_warned = true;
+    }
+  }
+  // Forwarding to outside addresses of aliases: a new message, SRS sender, ARC-sealed.
+  if (!forwards.empty()) {
+    std::string sender = m.envelope.sender;
+    if (!s->srs.domain.empty() && !s->srs.secrets.empty() && !sender.empty()) {
+      mail::srs::Options so{.secrets = s->srs.secrets, .max_age_days = s->srs.max_age_days, .domain = s->srs.domain};
+      if (auto rewritten = mail::srs::forward(sender, so, now)) sender = *rewritten;
+    }
+    std::string sealed = *data;
+    std::string seal_domain = !s->srs.domain.empty() ? mail::to_lower(s->srs.domain) : std::string();
+    auto k = seal_domain.empty() ? dkim.begin() : dkim.find(seal_domain);
+    if (k != dkim.end()) {
+      auto key = k->second;
+      std::string dom = k->first;
+      std::string host = s->hostname;
+      std::function<base::Result<std::string>(Worker&)> seal_job = [this, data, key, dom, host](Worker& w) -> base::Result<std::string> {
+        dns::Resolver* r = resolver_of(w);
+        auth::arc::ChainStatus cv = auth::arc::ChainStatus::kNone;
+        if (r && auth::arc::highest_instance(*data) > 0) {
+          auto t = auth::arc::validate(*data, *r, {});
+          cv = dns::run(*r, t).cv;
+        }
+        auth::arc::SealOptions so{.domain = dom, .selector = key.selector, .key = key.key.get(),
+                                  .authserv_id = host,
+                                  .results = auth::arc::collect_results(*data, host), .cv = cv};
+        auto set = auth::arc::seal(*data, so);
+        if (!set) return set.error();
+        return *set + *data;
+      };
+      auto got = co_await blocking<base::Result<std::string>>(std::move(seal_job));
+      if (got) {
+        sealed = std::move(*got);
+      } else {
+        base::log_warn("arc_seal_failed", {{"queue_id", id}, {"error", got.error().message()}});
+      }
+    }
+    bodies.push_back(std::move(sealed));
+    q::NewMessage n;
+    n.id = q::make_queue_id();
+    n.envelope.sender = sender;
+    for (const std::string& f : forwards) n.envelope.recipients.push_back({.address = f});
+    n.envelope.body = m.envelope.body;
+    n.envelope.smtputf8 = m.envelope.smtputf8;
+    n.envelope.listener = "forward";
+    n.data = bodies.back();
+    base::log_info("forwarded", {{"queue_id", id}, {"new_id", n.id}, {"from", sender},
+                                 {"recipients", std::to_string(forwards.size())}});
+    a.enqueue.push_back(std::move(n));
+    ++stats.forwarded;
+  }
+  a.outcomes = std::move(outcomes);
+  std::string who = owner;
+  std::function<base::Status(Worker&)> finish_job = [this, id, who, now, &a](Worker& w) -> base::Status {
+    store::Store* st = store_of(w);
+    if (!st) return Error::temporary(w.error);
+    return q::Queue(*st).finish(id, who, now, a);
+  };
+  base::Status fin = co_await blocking<base::Status>(std::move(finish_job));
+  if (!fin) {
+    // The outcomes are not recorded: a delivered recipient will be tried again (the
+    // window postern-queue(7) documents), nothing is lost.
+    base::log_error(fin.error(), {{"queue_id", id}, {"event", "finish_failed"}});
+  }
+  ++stats.attempts;
+}
+
+awaitable<void> Runner::Impl::reap_idle(bool all) {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<client::Connection>> old;
+  for (auto it = idle.begin(); it != idle.end();) {
+    if (all || now - it->second.since >= settings->connection_idle || !it->second.connection->usable()) {
+      old.push_back(std::move(it->second.connection));
+      it = idle.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& c : old) co_await c->quit();
+}
+
+awaitable<void> Runner::Impl::renew_leases() {
+  renew_timer = std::make_unique<asio::steady_timer>(io);
+  for (;;) {
+    renew_timer->expires_after(settings->lease / 3);
+    boost::system::error_code ec;
+    co_await renew_timer->async_wait(asio::redirect_error(use_awaitable, ec));
+    if (stopping && inflight.empty()) co_return;
+    std::vector<std::string> ids(inflight.begin(), inflight.end());
+    if (ids.empty()) continue;
+    int64_t until = unix_now() + settings->lease.count();
+    std::string who = owner;
+    std::function<int(Worker&)> job = [this, ids, who, until](Worker& w) {
+      if (store::Store* st = store_of(w)) {
+        q::Queue queue(*st);
+        for (const auto& id : ids) (void)queue.renew(id, who, until);
+      }
+      return 0;
+    };
+    (void)co_await blocking<int>(std::move(job));
+  }
+}
+
+awaitable<void> Runner::Impl::work(bool once) {
+  wake = std::make_unique<asio::steady_timer>(io);
+  for (;;) {
+    if (stopping) break;
+    size_t room = settings->batch > inflight.size() ? settings->batch - inflight.size() : 0;
+    std::vector<q::Message> claimed;
+    if (room > 0) {
+      const int64_t now = unix_now();
+      const int64_t until = now + settings->lease.count();
+      std::string who = owner;
+      std::function<base::Result<std::vector<q::Message>>(Worker&)> job =
+          [this, who, now, until, room](Worker& w) -> base::Result<std::vector<q::Message>> {
+        store::Store* st = store_of(w);
+        if (!st) return Error::temporary(w.error);
+        return q::Queue(*st).claim(who, now, until, room);
+      };
+      auto got = co_await blocking<base::Result<std::vector<q::Message>>>(std::move(job));
+      if (!got) {
+        base::log_error(got.error(), {{"event", "claim_failed"}});
+      } else {
+        claimed = std::move(*got);
+      }
+    }
+    for (q::Message& m : claimed) {
+      inflight.insert(m.id);
+      std::string mid = m.id;
+      auto run = [this, mid](q::Message msg) -> awaitable<void> {
+        co_await attempt(std::move(msg));
+        inflight.erase(mid);
+        if (wake) wake->cancel();
+      };
+      asio::co_spawn(io, run(std::move(m)), asio::detached);
+    }
+    co_await reap_idle(false);
+    if (claimed.empty() && once && inflight.empty()) break;
+    if (!claimed.empty() && room == claimed.size()) continue;  // there may be more due now
+    wake->expires_after(claimed.empty() && !inflight.empty() && once ? std::chrono::milliseconds(200)
+                                                                     : settings->poll);
+    boost::system::error_code ec;
+    co_await wake->async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  // Drain: let running attempts finish.
+  while (!inflight.empty()) {
+    wake->expires_after(std::chrono::milliseconds(100));
+    boost::system::error_code ec;
+    co_await wake->async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  co_await reap_idle(true);
+  stopping = true;
+  wake.reset();
+  if (renew_timer) renew_timer->cancel();
+}
+
+awaitable<void> Runner::Impl::watch_signals(base::ServiceSignals& signals) {
+  asio::posix::stream_descriptor sd(io, ::dup(signals.fd()));
+  for (;;) {
+    boost::system::error_code ec;
+    co_await sd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    while (auto ev = signals.next()) {
+      switch (*ev) {
+        case base::ServiceEvent::kReload: {
+          if (!reload) break;
+          auto next = reload();
+          if (!next) {
+            base::log_warn("reload_failed", {{"error", next.error().message()}});
+            break;
+          }
+          auto keep = settings;
+          settings = std::make_shared<const Settings>(std::move(*next));
+          if (auto st = load_keys(); !st) {
+            settings = keep;
+            (void)load_keys();
+            base::log_warn("reload_failed", {{"error", st.error().message()}});
+            break;
+          }
+          base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
+          break;
+        }
+        case base::ServiceEvent::kDrain:
+          stopping = true;
+          if (wake) wake->cancel();
+          base::log_info("draining", {{"attempts", std::to_string(inflight.size())}});
+          co_return;
+        case base::ServiceEvent::kReopenLogs:
+          (void)base::log_reopen();
+          break;
+      }
+    }
+  }
+}
+
+Runner::Runner(Settings settings, StoreOpener open_store, Reloader reload)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(open_store), std::move(reload))) {}
+
+Runner::~Runner() = default;
+
+base::Status Runner::prepare() {
+  auto st = impl_->open_store();
+  if (!st) return st.error();
+  return impl_->load_keys();
+}
+
+base::Result<RunStats> Runner::run_once() {
+  Impl& m = *impl_;
+  if (auto st = m.load_keys(); !st) return st.error();
+  m.pool = std::make_unique<ThreadPool<Worker>>(4);
+  m.total = std::make_unique<Gate>(std::max(1, m.settings->max_connections));
+  asio::co_spawn(m.io, m.work(true), asio::detached);
+  asio::co_spawn(m.io, m.renew_leases(), asio::detached);
+  m.io.run();
+  m.pool.reset();
+  return m.stats;
+}
+
+base::Status Runner::run(std::vector<base::InheritedSocket> inherited) {
+  (void)inherited;  // queue-run listens on nothing yet (metrics come with the supervisor)
+  Impl& m = *impl_;
+  if (auto st = m.load_keys(); !st) return st;
+  base::ServiceSignals signals;  // before any thread starts: they inherit the mask
+  m.pool = std::make_unique<ThreadPool<Worker>>(4);
+  m.total = std::make_unique<Gate>(std::max(1, m.settings->max_connections));
+  asio::co_spawn(m.io, m.watch_signals(signals), asio::detached);
+  asio::co_spawn(m.io, m.work(false), asio::detached);
+  asio::co_spawn(m.io, m.renew_leases(), asio::detached);
+  if (auto st = base::notify_ready(); !st) base::log_warn("notify_failed", {{"error", st.error().message()}});
+  base::log_info("started", {{"owner", m.owner}});
+  m.io.run();
+  m.pool.reset();
+  base::log_info("stopped", {{"attempts", std::to_string(m.stats.attempts)}});
+  return {};
+}
+
+}  // namespace postern::smtp::delivery
