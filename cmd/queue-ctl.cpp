@@ -1,6 +1,6 @@
-// queue-ctl: look at and manage the mail queue in the store: list, show, hold, release
-// and drop messages, and put a message into the queue by hand. See queue-ctl(8) and
-// postern-queue(7).
+// queue-ctl: look at and manage the mail queue in the store: list, show, hold, release,
+// retry, flush, bounce and drop messages, and put a message into the queue by hand. See
+// queue-ctl(8) and postern-queue(7).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <functional>
@@ -48,7 +48,7 @@ int each_id(const std::vector<std::string>& ids,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"list, show, hold, release, drop and add messages in the mail queue"};
+  CLI::App app{"list, show, hold, release, retry, flush, bounce, drop and add queued mail"};
   app.require_subcommand(1);
   std::string store_url, blob_dir;
   postern::config::add_store_options(app, &store_url, &blob_dir);
@@ -100,6 +100,20 @@ int main(int argc, char** argv) {
   ids(leaf("drop", "delete messages from the queue (no bounce is sent)", [&](queue::Queue& q) {
     return each_id(a.ids, [&](const std::string& id) { return q.drop(id); });
   }));
+  ids(leaf("retry", "make messages due now (queue-run tries them at its next look)",
+           [&](queue::Queue& q) {
+             return each_id(a.ids, [&](const std::string& id) { return q.retry(id); });
+           }));
+  ids(leaf("bounce", "return messages to their senders: queue-run fails what is pending, with a DSN",
+           [&](queue::Queue& q) {
+             return each_id(a.ids, [&](const std::string& id) { return q.bounce(id); });
+           }));
+  leaf("flush", "make every active message due now", [&](queue::Queue& q) {
+    auto n = q.flush();
+    if (!n) return base::fail(n.error());
+    base::write_stdout(std::to_string(*n) + " message" + (*n == 1 ? "" : "s") + " made due\n");
+    return 0;
+  });
 
   auto* add =
       leaf("add", "queue the message on standard input (no filters run)", [&](queue::Queue& q) {

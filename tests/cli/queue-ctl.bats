@@ -177,3 +177,21 @@ assert rows[1]["state"] == "hold" and len(rows[1]["recipients"]) == 2, rows
   run queue-ctl "${PG[@]}" list
   [ "$output" = "queue is empty" ]
 }
+
+@test "queue-ctl: retry, flush and bounce make messages due (and bounce marks them)" {
+  a=$(printf 'Subject: a\r\n\r\nx\r\n' | queue-ctl "${STORE[@]}" add -f ann@example.org bob@example.net)
+  b=$(printf 'Subject: b\r\n\r\ny\r\n' | queue-ctl "${STORE[@]}" add -f ann@example.org bob@example.net)
+  sql "UPDATE queue_message SET next_attempt = 4000000000"
+  run queue-ctl "${STORE[@]}" retry "$a" 0000000000000000
+  assert_status 67
+  [ "$(sql "SELECT count(*) FROM queue_message WHERE next_attempt < 4000000000")" = 1 ]
+  run queue-ctl "${STORE[@]}" flush
+  assert_status 0
+  [ "$output" = "1 message made due" ]
+  [ "$(sql "SELECT count(*) FROM queue_message WHERE next_attempt < 4000000000")" = 2 ]
+  queue-ctl "${STORE[@]}" hold "$b"
+  queue-ctl "${STORE[@]}" bounce "$b"
+  [ "$(sql "SELECT state || ' ' || bounce FROM queue_message WHERE id = '$b'")" = "active 1" ]
+  run queue-ctl "${STORE[@]}" flush
+  [ "$output" = "0 messages made due" ]
+}
