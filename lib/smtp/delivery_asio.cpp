@@ -87,10 +87,11 @@ class Gate {
   std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
 };
 
-// The one-line reply recorded for a recipient when no server reply says it better.
+// The one-line reply recorded for a recipient when no server reply says it better (the
+// client's reasons name the peer already).
 std::string failure_text(const client::Failure& f, const std::string& where) {
   if (f.reply.code != 0) return where + ": " + f.reply.text();
-  return std::string(f.permanent ? "554 5.4.0 " : "451 4.4.1 ") + where + ": " + f.reason;
+  return std::string(f.permanent ? "554 5.4.0 " : "451 4.4.1 ") + f.reason;
 }
 
 // "451 4.4.1 text" → code 451, enhanced "4.4.1".
@@ -224,15 +225,16 @@ struct Runner::Impl {
   awaitable<std::vector<q::Queue::Outcome>> deliver_remote(const routing::Route& route,
                                                             const q::Message& m,
                                                             std::vector<size_t> indexes,
-                                                            std::shared_ptr<const std::string> data);
+                                                            std::shared_ptr<const std::string> data,
+                                                            std::map<size_t, std::string>& tls_notes);
   awaitable<void> work(bool once);
   awaitable<void> renew_leases();
   awaitable<void> reap_idle(bool all);
   awaitable<void> watch_signals(base::ServiceSignals& signals);
-  void record(const q::Message& m, const q::Queue::Outcome& o);
+  void record(const q::Message& m, const q::Queue::Outcome& o, const std::string& tls);
 };
 
-void Runner::Impl::record(const q::Message& m, const q::Queue::Outcome& o) {
+void Runner::Impl::record(const q::Message& m, const q::Queue::Outcome& o, const std::string& tls) {
   const std::string& to = m.envelope.recipients[o.index].address;
   std::string_view event = o.status == q::RecipientStatus::kDelivered ? "delivered"
                            : o.status == q::RecipientStatus::kFailed  ? "bounced"
@@ -241,7 +243,7 @@ void Runner::Impl::record(const q::Message& m, const q::Queue::Outcome& o) {
    : o.status == q::RecipientStatus::kFailed  ? stats.failed
                                               : stats.deferred)++;
   base::log_info(event, {{"queue_id", m.id}, {"to", to}, {"relay", o.remote_mta.empty() ? "local" : o.remote_mta},
-                         {"attempt", std::to_string(m.attempts + 1)}, {"reply", o.reply}});
+                         {"attempt", std::to_string(m.attempts + 1)}, {"tls", tls}, {"reply", o.reply}});
 }
 
 // What the next hops for a route are, with the TLS each one needs (blocking: DNS, MTA-STS).
@@ -259,7 +261,7 @@ struct Plan {
 
 awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
     const routing::Route& route, const q::Message& m, std::vector<size_t> indexes,
-    std::shared_ptr<const std::string> data) {
+    std::shared_ptr<const std::string> data, std::map<size_t, std::string>& tls_notes) {
   auto s = settings;
   std::function<Plan(Worker&)> plan_job = [this, s, route](Worker& w) -> Plan {
     Plan p;
@@ -365,6 +367,7 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
   }
   const std::string key = route.key();
   std::string last_failure = "451 4.4.1 " + route.domain + ": no host could be reached";
+  std::string last_host;  // named in the queue row and DSN of what stays undelivered
   bool all_permanent = true;
   std::vector<size_t> todo = std::move(indexes);
   for (const Hop& hop : plan.hops) {
@@ -375,6 +378,7 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       continue;
     }
     const std::string slot = key + "|" + hop.target.ip;
+    last_host = hop.target.host;
     co_await total->acquire();
     Gate& gate = gate_for(key);
     co_await gate.acquire();
@@ -463,9 +467,12 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
         start = end;
         continue;
       }
+      const client::TlsResult& t = conn->tls();
+      std::string note = t.used ? t.version + " " + (t.verified ? t.how : "unverified") : "none";
       for (size_t k = start; k < end; ++k) {
         const client::Reply& r = tr.outcome(k - start);
         out.push_back({todo[k], routing::status_for_code(r.code), one_line(r.text()), hop.target.host});
+        tls_notes[todo[k]] = note;
       }
       start = end;
     }
@@ -480,7 +487,7 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
   }
   for (size_t i : todo) {
     out.push_back({i, all_permanent ? q::RecipientStatus::kFailed : q::RecipientStatus::kPending,
-                   one_line(last_failure), ""});
+                   one_line(last_failure), last_host});
   }
   co_return out;
 }
@@ -517,6 +524,7 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
     stop = "554 5.4.6 mail loop: more than " + std::to_string(routing::kMaxHops) + " Received: fields";
   }
   std::vector<std::string> forwards;
+  std::map<size_t, std::string> tls_notes;  // per recipient index, for the log
   if (!stop.empty()) {
     for (size_t i : pending) outcomes.push_back({i, q::RecipientStatus::kFailed, stop, ""});
   } else {
@@ -604,7 +612,7 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
       for (auto& [key, g] : groups) {
         routing::Route route = g.first;
         std::vector<size_t> idx = g.second;
-        auto got = co_await deliver_remote(route, m, std::move(idx), outgoing);
+        auto got = co_await deliver_remote(route, m, std::move(idx), outgoing, tls_notes);
         for (auto& o : got) outcomes.push_back(std::move(o));
       }
     }
@@ -616,7 +624,8 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
       o.reply = "554 4.4.7 message expired; last reply: " + o.reply;
       o.status = q::RecipientStatus::kFailed;
     }
-    record(m, o);
+    auto note = tls_notes.find(o.index);
+    record(m, o, note == tls_notes.end() ? std::string() : note->second);
   }
   // DSNs.
   q::Queue::Attempt a;
@@ -798,12 +807,14 @@ awaitable<void> Runner::Impl::work(bool once) {
     for (q::Message& m : claimed) {
       inflight.insert(m.id);
       std::string mid = m.id;
-      auto run = [this, mid](q::Message msg) -> awaitable<void> {
-        co_await attempt(std::move(msg));
-        inflight.erase(mid);
-        if (wake) wake->cancel();
+      // No captures: the lambda object dies at the end of this iteration while the
+      // coroutine runs on, so what it needs travels as parameters (kept in its frame).
+      auto run = [](Impl* self, std::string id, q::Message msg) -> awaitable<void> {
+        co_await self->attempt(std::move(msg));
+        self->inflight.erase(id);
+        if (self->wake) self->wake->cancel();
       };
-      asio::co_spawn(io, run(std::move(m)), asio::detached);
+      asio::co_spawn(io, run(this, mid, std::move(m)), asio::detached);
     }
     co_await reap_idle(false);
     if (claimed.empty() && once && inflight.empty()) break;

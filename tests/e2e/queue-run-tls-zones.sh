@@ -1,0 +1,60 @@
+#!/bin/sh
+# Builds the zones and the NSD configuration of tests/e2e/queue-run-tls.bats in DIR, for
+# NSD on 127.0.0.1:PORT. Usage: queue-run-tls-zones.sh DIR PORT TLSA-OK TLSA-WRONG
+# (TLSA-OK: the SHA-256 of the MX certificate's SubjectPublicKeyInfo; TLSA-WRONG: that of
+# some other key).
+#
+#   dane.test   signed with ldns-signzone (ECDSA P-256, one key = the anchor in
+#               DIR/anchors.ds): ok.dane.test's MX has a matching TLSA 3 1 1 record,
+#               bad.dane.test's MX one with a wrong digest
+#   plain.test  unsigned: plain.test's MX has no TLSA (opportunistic STARTTLS);
+#               nomail.plain.test has a null MX (RFC 7505)
+#   sts.test    unsigned: good.sts.test announces an MTA-STS policy (_mta-sts TXT) whose
+#               host mta-sts.good.sts.test is 127.0.0.45
+#
+# The MX hosts are 127.0.0.41 (plain), .42 (ok.dane), .43 (bad.dane), .44 (good.sts).
+set -eu
+. "$(dirname "$0")/nsd.sh"
+dir=$1
+port=$2
+ok=$3
+wrong=$4
+mkdir -p "$dir"
+cd "$dir"
+
+{
+  nsd_soa dane.test
+  cat <<EOF2
+ok IN MX 10 mx.ok.dane.test.
+mx.ok IN A 127.0.0.42
+_25._tcp.mx.ok IN TLSA 3 1 1 $ok
+bad IN MX 10 mx.bad.dane.test.
+mx.bad IN A 127.0.0.43
+_25._tcp.mx.bad IN TLSA 3 1 1 $wrong
+EOF2
+} >dane.test.zone
+
+{
+  nsd_soa plain.test
+  cat <<'EOF2'
+@ IN MX 10 mx.plain.test.
+mx IN A 127.0.0.41
+nomail IN MX 0 .
+EOF2
+} >plain.test.zone
+
+{
+  nsd_soa sts.test
+  cat <<'EOF2'
+good IN MX 10 mail.good.sts.test.
+mail.good IN A 127.0.0.44
+_mta-sts.good IN TXT "v=STSv1; id=20260301T000000;"
+mta-sts.good IN A 127.0.0.45
+EOF2
+} >sts.test.zone
+
+key=$(ldns-keygen -a ECDSAP256SHA256 -k dane.test)
+ldns-signzone -f dane.test.zone.signed dane.test.zone "$key"
+cp "$key.ds" anchors.ds
+
+nsd_conf "$dir" "$port" dane.test:dane.test.zone.signed plain.test sts.test

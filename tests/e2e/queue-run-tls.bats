@@ -1,0 +1,361 @@
+#!/usr/bin/env bats
+# queue-run's transport security end to end (issue 6): real MX hosts, real DNS, real
+# DNSSEC. Each destination domain has its own loopback address, 127.0.0.41-44, port 25,
+# where one private Postfix instance (its own config and queue directories under /tmp,
+# never the system's) runs an smtpd per address with its own certificate and log name
+# and delivers into a Maildir per domain (virtual(8)). Debian's NSD on a free port of
+# 127.0.0.1 serves the zones (queue-run-tls-zones.sh): dane.test is signed with
+# ldns-signzone and queue-run's dns.trust_anchor holds its DS, so MX, A and TLSA answers
+# are validated. The MTA-STS policy comes from tests/e2e/mta-sts-server.py over HTTPS,
+# reached at mta-sts.good.sts.test = 127.0.0.45:443 through queue-run-tls-forward.py.
+# Certificates come from a test CA made here (trusted through delivery.tls_ca_file) and
+# from a second CA nobody trusts. Each test queues a message with `queue-ctl add` into a
+# fresh SQLite store, runs `queue-run --once`, and checks both what arrived at the MX
+# (Maildir, Postfix's log) and what queue-run recorded (queue-ctl, its log).
+#
+# Needs root (port 25 and 443 on 127.0.0.4x, Postfix), and (Debian): postfix, nsd,
+# ldnsutils, openssl, python3.
+
+bats_require_minimum_version 1.5.0
+load ../cli/common
+source "$SRC_DIR/tests/e2e/nsd.sh"
+
+PY=/usr/bin/python3
+
+# make_cert NAME ISSUER SAN...: NAME.pem (key and certificate, for smtpd_tls_chain_files)
+# and NAME.crt/NAME.key in $TLS, issued by ISSUER (a CA made by make_ca) for the names.
+make_cert() {
+  local name=$1 ca=$2 san="" n
+  shift 2
+  for n in "$@"; do san="${san:+$san,}DNS:$n"; done
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+    -keyout "$TLS/$name.key" -out "$TLS/$name.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$san" >"$TLS/$name.ext"
+  openssl x509 -req -in "$TLS/$name.csr" -CA "$TLS/$ca.crt" -CAkey "$TLS/$ca.key" -CAcreateserial \
+    -days 2 -extfile "$TLS/$name.ext" -out "$TLS/$name.crt" 2>/dev/null
+  cat "$TLS/$name.key" "$TLS/$name.crt" >"$TLS/$name.pem"
+  chmod 600 "$TLS/$name.pem"
+}
+
+make_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=$2" -keyout "$TLS/$1.key" -out "$TLS/$1.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+}
+
+# The SHA-256 of a certificate's SubjectPublicKeyInfo (TLSA 3 1 1).
+spki_sha256() {
+  openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1
+}
+
+# listening IP PORT: whether something accepts TCP connections there.
+listening() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# smtpd_service NAME IP CHAIN [-o ...]: an smtpd on IP:25 that logs as postfix-NAME.
+smtpd_service() {
+  local name=$1 ip=$2 chain=$3
+  shift 3
+  postconf -c "$PF_DIR/etc" -M "$ip:25/inet=$ip:25 inet n - n - - smtpd -o syslog_name=postfix-$name -o myhostname=mx.$name.test -o smtpd_tls_chain_files=$chain $*"
+}
+
+setup_file() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (port 25 on 127.0.0.4x, a private Postfix)"
+  local p
+  for p in postfix postconf nsd ldns-signzone ldns-keygen drill openssl; do
+    command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || skip "$p is not installed"
+  done
+  getent passwd postfix >/dev/null || skip "no postfix user"
+  [ -x "$PY" ] || skip "$PY is missing"
+  local ip
+  for ip in 127.0.0.41 127.0.0.42 127.0.0.43 127.0.0.44; do
+    ! listening "$ip" 25 || skip "$ip:25 is taken"
+  done
+  ! listening 127.0.0.45 443 || skip "127.0.0.45:443 is taken"
+
+  # Postfix wants its directories reachable by the postfix user: not under a 0700 bats dir.
+  export PF_DIR
+  PF_DIR=$(mktemp -d /tmp/qrtls-pf.XXXXXX)
+  chmod 755 "$PF_DIR"
+  echo "$PF_DIR" >"$BATS_FILE_TMPDIR/pf_dir"
+  export TLS="$PF_DIR/tls"
+  mkdir -p "$TLS" "$PF_DIR/etc" "$PF_DIR/spool" "$PF_DIR/data" "$PF_DIR/mail"
+  chown postfix "$PF_DIR/data"
+  chown 65534:65534 "$PF_DIR/mail"
+
+  make_ca ca "Postern queue-run test CA"
+  make_ca unknown "A CA nobody trusts"
+  # Opportunistic and DANE MX hosts: a certificate no one can verify by PKIX.
+  make_cert mx unknown mx.plain.test mx.ok.dane.test mx.bad.dane.test
+  make_cert other unknown other.test
+  # The MTA-STS MX: first a trusted certificate for another name, later the right one.
+  make_cert sts-wrong ca wrong.sts.test
+  make_cert sts-good ca mail.good.sts.test
+  cp "$TLS/sts-wrong.pem" "$TLS/sts-mx.pem"
+  # The policy host.
+  make_cert https ca mta-sts.good.sts.test
+  export CA="$TLS/ca.crt"
+
+  # DNS.
+  export NSD_DIR="$BATS_FILE_TMPDIR/nsd" NSD_PORT
+  NSD_PORT=$(free_udp_port)
+  sh "$SRC_DIR/tests/e2e/queue-run-tls-zones.sh" "$NSD_DIR" "$NSD_PORT" \
+    "$(spki_sha256 "$TLS/mx.crt")" "$(spki_sha256 "$TLS/other.crt")" >&2
+  nsd_start "$NSD_DIR" "$NSD_PORT" dane.test
+  drill -p "$NSD_PORT" @127.0.0.1 plain.test SOA | grep -q 'rcode: NOERROR'
+  drill -p "$NSD_PORT" @127.0.0.1 sts.test SOA | grep -q 'rcode: NOERROR'
+
+  # The MTA-STS policy server, and 127.0.0.45:443 in front of it.
+  export HTTPS_LOG="$BATS_FILE_TMPDIR/https.log"
+  : >"$HTTPS_LOG"
+  "$PY" "$SRC_DIR/tests/e2e/mta-sts-server.py" "$TLS/https.crt" "$TLS/https.key" \
+    "$BATS_FILE_TMPDIR/https.port" "$HTTPS_LOG" 3>&- >"$BATS_FILE_TMPDIR/https.err" 2>&1 &
+  echo $! >"$BATS_FILE_TMPDIR/https.pid"
+  for _ in $(seq 50); do [ -s "$BATS_FILE_TMPDIR/https.port" ] && break; sleep 0.1; done
+  [ -s "$BATS_FILE_TMPDIR/https.port" ] || { cat "$BATS_FILE_TMPDIR/https.err" >&2; return 1; }
+  "$PY" "$SRC_DIR/tests/e2e/queue-run-tls-forward.py" 127.0.0.45 443 \
+    "$(cat "$BATS_FILE_TMPDIR/https.port")" "$BATS_FILE_TMPDIR/fwd.ready" 3>&- \
+    >"$BATS_FILE_TMPDIR/fwd.err" 2>&1 &
+  echo $! >"$BATS_FILE_TMPDIR/fwd.pid"
+  for _ in $(seq 50); do [ -s "$BATS_FILE_TMPDIR/fwd.ready" ] && break; sleep 0.1; done
+  [ -s "$BATS_FILE_TMPDIR/fwd.ready" ] || { cat "$BATS_FILE_TMPDIR/fwd.err" >&2; return 1; }
+
+  # The MX hosts: one private Postfix, an smtpd per address.
+  cp /etc/postfix/main.cf /etc/postfix/master.cf "$PF_DIR/etc/"
+  local C=(postconf -c "$PF_DIR/etc")
+  "${C[@]}" -e queue_directory="$PF_DIR/spool" data_directory="$PF_DIR/data" \
+    maillog_file="$PF_DIR/postfix.log" maillog_file_prefixes="$PF_DIR" \
+    myhostname=mx.postfix.test mydomain=postfix.test myorigin=postfix.test mydestination= \
+    alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 relayhost= \
+    smtpd_tls_security_level=may smtpd_tls_loglevel=1 smtpd_tls_received_header=yes \
+    smtpd_tls_cert_file= smtpd_tls_key_file= smtp_tls_security_level=none \
+    virtual_mailbox_domains="plain.test ok.dane.test bad.dane.test good.sts.test" \
+    virtual_mailbox_base="$PF_DIR/mail" \
+    "virtual_mailbox_maps=inline:{bob@plain.test=plain/, bob@ok.dane.test=ok.dane/, bob@bad.dane.test=bad.dane/, bob@good.sts.test=good.sts/}" \
+    virtual_uid_maps=static:65534 virtual_gid_maps=static:65534 virtual_minimum_uid=100
+  "${C[@]}" -F '*/*/chroot=n'
+  "${C[@]}" -M# smtp/inet
+  smtpd_service plain 127.0.0.41 "$TLS/mx.pem"
+  smtpd_service dane-ok 127.0.0.42 "$TLS/mx.pem"
+  smtpd_service dane-bad 127.0.0.43 "$TLS/mx.pem"
+  # max_use=1: every connection gets a fresh smtpd, which reads the chain file anew.
+  smtpd_service sts 127.0.0.44 "$TLS/sts-mx.pem" -o max_use=1
+  postfix -c "$PF_DIR/etc" check 3>&- >&2 || { echo "postfix check failed" >&2; return 1; }
+  postfix -c "$PF_DIR/etc" start 3>&- >/dev/null 2>&1 || {
+    echo "postfix start failed" >&2; cat "$PF_DIR/postfix.log" >&2; return 1; }
+  for ip in 127.0.0.41 127.0.0.42 127.0.0.43 127.0.0.44; do
+    for _ in $(seq 50); do listening "$ip" 25 && break; sleep 0.1; done
+    listening "$ip" 25 || { cat "$PF_DIR/postfix.log" >&2; return 1; }
+  done
+}
+
+teardown_file() {
+  local pf
+  pf=$(cat "$BATS_FILE_TMPDIR/pf_dir" 2>/dev/null || true)
+  if [ -n "$pf" ] && [ -d "$pf/etc" ]; then
+    local master
+    master=$(tr -d ' ' <"$pf/spool/pid/master.pid" 2>/dev/null || true)
+    postfix -c "$pf/etc" stop 3>&- >/dev/null 2>&1 || true
+    if [ -n "$master" ]; then
+      for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+    fi
+    case $pf in /tmp/qrtls-pf.*) rm -rf "$pf" ;; esac
+  fi
+  nsd_stop "${NSD_DIR:-/nonexistent}"
+  local f
+  for f in fwd https; do
+    if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true; fi
+  done
+}
+
+setup() {
+  cd "$BATS_TEST_TMPDIR"
+  STORE=(--store "sqlite:$BATS_TEST_TMPDIR/store.db")
+  account-ctl "${STORE[@]}" domain add example.org >/dev/null
+  account-ctl "${STORE[@]}" add ann@example.org --password-stdin <<<secret >/dev/null
+  cat >postern.yaml <<YAML
+server:
+  hostname: out.example.org
+dns:
+  servers: ["127.0.0.1:$NSD_PORT"]
+  timeout: 3s
+  trust_anchor: $NSD_DIR/anchors.ds
+delivery:
+  retry: [1s]
+  connect_timeout: 5s
+  command_timeout: 10s
+  tls_ca_file: $CA
+YAML
+}
+
+teardown() {
+  [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+  echo "--- queue-run.log" >&2
+  cat "$BATS_TEST_TMPDIR/queue-run.log" >&2 2>/dev/null || true
+  echo "--- postfix.log (tail)" >&2
+  tail -n 40 "$PF_DIR/postfix.log" >&2 || true
+}
+
+# queue MESSAGE-TOKEN RCPT: queues a message from ann@example.org; its id in $QID.
+queue() {
+  printf 'From: Ann <ann@example.org>\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@example.org>\r\n\r\nbody of %s\r\n' \
+    "$2" "$1" "$1" "$1" >"$1.eml"
+  QID=$(queue-ctl "${STORE[@]}" add -f ann@example.org "$2" <"$1.eml")
+  [[ "$QID" =~ ^[0-9A-Z]{16}$ ]] || { echo "queue-ctl add: $QID" >&2; return 1; }
+}
+
+# One pass of queue-run; the summary in $output, its log appended to queue-run.log.
+run_once() {
+  run --separate-stderr timeout 60 queue-run -c postern.yaml "${STORE[@]}" --once
+  printf '%s\n' "$stderr" >>queue-run.log
+  [ "$status" -eq 0 ] || { echo "queue-run exit $status: $stderr" >&2; return 1; }
+}
+
+# arrived DIR TOKEN: waits (5 s at most) for a message with Subject TOKEN in the Maildir
+# $PF_DIR/mail/DIR/new; its path in $MSG.
+arrived() {
+  MSG=
+  for _ in $(seq 50); do
+    MSG=$(grep -l "^Subject: $2" "$PF_DIR/mail/$1/new/"* 2>/dev/null | head -n 1 || true)
+    [ -n "$MSG" ] && return 0
+    sleep 0.1
+  done
+  echo "nothing with Subject $2 in $PF_DIR/mail/$1/new" >&2
+  return 1
+}
+
+# in_maildir DIR TOKEN: how many messages with Subject TOKEN the Maildir holds (now).
+in_maildir() {
+  cat "$PF_DIR"/mail/"$1"/new/* "$PF_DIR"/mail/"$1"/cur/* 2>/dev/null | grep -c "^Subject: $2" || true
+}
+
+# pflog NAME: the lines the smtpd logging as postfix-NAME wrote.
+pflog() { grep " postfix-$1/" "$PF_DIR/postfix.log" || true; }
+
+@test "queue-run-tls: opportunistic STARTTLS to an MX whose certificate no CA vouches for" {
+  queue plain-1 bob@plain.test
+  before=$(pflog plain | grep -c 'TLS connection established' || true)
+  run_once
+  [ "$output" = "attempts=1 delivered=1 deferred=0 bounced=0 dsns=0 forwarded=0" ]
+  grep -q "event=delivered queue_id=$QID .*to=bob@plain.test .*relay=mx.plain.test" queue-run.log
+  arrived plain plain-1
+  # Postfix's own Received: says the hop was TLS; its log agrees.
+  grep -q 'by mx.plain.test (Postfix) with ESMTPS' "$MSG"
+  grep -q '(using TLSv1\.[23] with cipher' "$MSG"
+  grep -q '^body of plain-1' "$MSG"
+  [ "$(pflog plain | grep -c 'TLS connection established')" -gt "$before" ]
+  # Settled: nothing is left in the queue.
+  run queue-ctl "${STORE[@]}" list
+  [ "$output" = "queue is empty" ]
+}
+
+@test "queue-run-tls: DANE — a matching TLSA 3 1 1 in the signed zone: delivered over verified TLS" {
+  # The rig: MX, A and TLSA all validate from the anchor queue-run uses (RFC 7672 2.2:
+  # DANE applies only then), and the TLSA record is the MX key's.
+  local q=(dns-query --dns-server "127.0.0.1:$NSD_PORT" --trust-anchor "$NSD_DIR/anchors.ds")
+  run "${q[@]}" ok.dane.test MX
+  assert_output_contains "; ok.dane.test MX ok secure"
+  run "${q[@]}" mx.ok.dane.test A
+  assert_output_contains "; mx.ok.dane.test A ok secure"
+  run "${q[@]}" _25._tcp.mx.ok.dane.test TLSA
+  assert_status 0
+  assert_output_contains "TLSA 3 1 1 $(spki_sha256 "$TLS/mx.crt")"
+  assert_output_contains "ok secure"
+  queue dane-1 bob@ok.dane.test
+  run_once
+  [ "$output" = "attempts=1 delivered=1 deferred=0 bounced=0 dsns=0 forwarded=0" ]
+  grep -q "event=delivered queue_id=$QID .*to=bob@ok.dane.test .*relay=mx.ok.dane.test" queue-run.log
+  # queue-run says how the certificate was authenticated: by the TLSA record.
+  grep "event=delivered queue_id=$QID " queue-run.log | grep -q 'tls="TLSv1.[23] dane-ee"'
+  arrived ok.dane dane-1
+  grep -q 'by mx.dane-ok.test (Postfix) with ESMTPS' "$MSG"
+  grep -q '(using TLSv1\.[23] with cipher' "$MSG"
+  # The certificate comes from a CA nobody trusts: only the TLSA record can have
+  # authenticated it (the next test shows a wrong one is refused).
+  pflog dane-ok | grep -q 'TLS connection established'
+  run queue-ctl "${STORE[@]}" list
+  [ "$output" = "queue is empty" ]
+}
+
+@test "queue-run-tls: DANE — a TLSA digest that does not match: deferred, nothing sent, in clear or at all" {
+  queue danebad-1 bob@bad.dane.test
+  run_once
+  [ "$output" = "attempts=1 delivered=0 deferred=1 bounced=0 dsns=0 forwarded=0" ]
+  grep "event=deferred queue_id=$QID " queue-run.log | grep -q 'DANE verification failed'
+  run queue-ctl "${STORE[@]}" show "$QID"
+  assert_status 0
+  assert_output_contains "recipient: bob@bad.dane.test  pending"
+  assert_output_contains "451 4.4.1 mx.bad.dane.test[127.0.0.43]"
+  assert_output_contains "DANE verification failed: no matching DANE TLSA records"
+  # Again after the retry time: still deferred, still nothing sent.
+  sleep 1.2
+  run_once
+  [ "$output" = "attempts=1 delivered=0 deferred=1 bounced=0 dsns=0 forwarded=0" ]
+  run queue-ctl "${STORE[@]}" list
+  assert_output_contains "$QID  active"
+  assert_output_contains "bob@bad.dane.test  pending"
+  # At the MX: TLS was set up (then dropped by queue-run), and no session ever got as
+  # far as MAIL FROM — neither inside TLS nor in clear after it.
+  sleep 0.5
+  log=$(pflog dane-bad)
+  [ "$(grep -c 'TLS connection established' <<<"$log")" -ge 2 ]
+  [ "$(grep -c 'disconnect from' <<<"$log")" -ge 2 ]
+  ! grep 'disconnect from' <<<"$log" | grep -Eq ' (mail|rcpt|data|bdat)='
+  ! grep -q 'from=<ann@example.org>' <<<"$log"
+  [ "$(in_maildir bad.dane danebad-1)" -eq 0 ]
+}
+
+@test "queue-run-tls: MTA-STS enforce — a certificate for another name defers; the right one delivers" {
+  cp "$TLS/sts-wrong.pem" "$TLS/sts-mx.pem"
+  fetched=$(grep -c '^mta-sts.good.sts.test /.well-known/mta-sts.txt$' "$HTTPS_LOG" || true)
+  queue sts-1 bob@good.sts.test
+  run_once
+  [ "$output" = "attempts=1 delivered=0 deferred=1 bounced=0 dsns=0 forwarded=0" ]
+  # The policy was fetched over HTTPS (through 127.0.0.45:443), and enforced.
+  [ "$(grep -c '^mta-sts.good.sts.test /.well-known/mta-sts.txt$' "$HTTPS_LOG")" -gt "$fetched" ]
+  grep "event=deferred queue_id=$QID " queue-run.log | grep -q 'certificate verification failed'
+  run queue-ctl "${STORE[@]}" show "$QID"
+  assert_output_contains "recipient: bob@good.sts.test  pending"
+  assert_output_contains "451 4.4.1 mail.good.sts.test[127.0.0.44]"
+  assert_output_contains "certificate verification failed: hostname mismatch"
+  sleep 0.5
+  log=$(pflog sts)
+  grep -q 'TLS connection established' <<<"$log"
+  ! grep 'disconnect from' <<<"$log" | grep -Eq ' (mail|rcpt|data|bdat)='
+  [ "$(in_maildir good.sts sts-1)" -eq 0 ]
+
+  # The MX gets a certificate for its name from the trusted CA: delivered on the retry.
+  cp "$TLS/sts-good.pem" "$TLS/sts-mx.pem"
+  sleep 1.2
+  run_once
+  [ "$output" = "attempts=1 delivered=1 deferred=0 bounced=0 dsns=0 forwarded=0" ]
+  grep -q "event=delivered queue_id=$QID .*to=bob@good.sts.test .*relay=mail.good.sts.test" queue-run.log
+  arrived good.sts sts-1
+  grep -q '(using TLSv1\.[23] with cipher' "$MSG"
+  [ "$(in_maildir good.sts sts-1)" -eq 1 ]
+  run queue-ctl "${STORE[@]}" list
+  [ "$output" = "queue is empty" ]
+}
+
+@test "queue-run-tls: a null MX bounces at once; the DSN reaches the sender's mailbox" {
+  queue nullmx-1 bob@nomail.plain.test
+  run_once
+  # The bounce and its DSN in one pass (the DSN is local: delivered in the same run or
+  # the next).
+  grep -q "event=bounced queue_id=$QID .*to=bob@nomail.plain.test .*reply=\"556 5.1.10" queue-run.log
+  grep -q "event=dsn queue_id=$QID .*kind=failure .*to=ann@example.org" queue-run.log
+  run queue-ctl "${STORE[@]}" list
+  if [ "$output" != "queue is empty" ]; then run_once; fi
+  run queue-ctl "${STORE[@]}" list
+  [ "$output" = "queue is empty" ]
+  run store-export "${STORE[@]}" -a ann@example.org -f eml out
+  assert_status 0
+  dsn=$(grep -rl 'nomail.plain.test' out/INBOX)
+  [ "$(wc -l <<<"$dsn")" -eq 1 ]
+  grep -q '^Content-Type: multipart/report; report-type=delivery-status' "$dsn"
+  grep -q '^Final-Recipient: rfc822; *bob@nomail.plain.test' "$dsn"
+  grep -q '^Action: failed' "$dsn"
+  grep -q '^Status: 5.1.10' "$dsn"
+  grep -q 'null MX' "$dsn"
+  # Nothing was sent anywhere.
+  ! grep -q 'nomail' "$PF_DIR/postfix.log"
+}
