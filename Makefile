@@ -21,7 +21,7 @@ DEPS_TEST := googletest libgtest-dev bats openssl clang libclang-rt-14-dev man-d
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
 	postgresql postgresql-contrib sqlite3 dovecot-core \
-	swaks libnet-ssleay-perl gsasl postfix curl
+	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd
 # Peers measured by `make bench` only.
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
 	dovecot-core postfix

@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""ARC chain result of a message by Debian's dkimpy, keys looked up in a test DNS server.
+
+  queue-run-arc.py 127.0.0.1:PORT FILE
+
+Prints dkimpy's chain validation result (pass, fail, none) on standard output and its
+reason on standard error. TXT lookups go over UDP to the given server (NSD in
+tests/e2e/queue-run.bats), never to the system resolver. Only /usr/bin/python3 loads
+Debian's dkim and dns modules.
+"""
+
+import sys
+
+import dkim
+import dns.resolver
+
+
+def main():
+    host, port = sys.argv[1].rsplit(":", 1)
+    r = dns.resolver.Resolver(configure=False)
+    r.nameservers = [host]
+    r.port = int(port)
+
+    def dnsfunc(name, timeout=5):
+        if isinstance(name, bytes):
+            name = name.decode()
+        try:
+            ans = r.resolve(name, "TXT", lifetime=timeout)
+        except Exception:
+            return None
+        for rr in ans:
+            return b"".join(rr.strings)
+        return None
+
+    msg = open(sys.argv[2], "rb").read()
+    cv, results, reason = dkim.arc_verify(msg, dnsfunc=dnsfunc)
+    print(cv.decode() if isinstance(cv, bytes) else cv)
+    print(reason, results, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

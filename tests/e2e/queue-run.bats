@@ -1,0 +1,552 @@
+#!/usr/bin/env bats
+# queue-run's behaviour end to end, against real peers on loopback: retries after a 4xx,
+# DSNs after a 5xx (multipart/report read back from the sender's mailbox), expiry with
+# one delay warning, two daemons on one PostgreSQL queue delivering 2,000 messages to a
+# private Postfix exactly once, the SMTP smuggling variants relayed to a lenient Postfix,
+# alias forwarding with SRS and an ARC set that dkimpy verifies, and a smart host over
+# implicit TLS with AUTH (another smtp-listen).
+#
+# DNS is Debian's NSD on a free port (zone test.): far.test, outside.test and down.test
+# have MX hosts 127.0.0.50, .51 and .59, and delivery.mx_port sends queue-run to the port
+# the destination (tests/e2e/queue-run-sink.py on aiosmtpd) listens on there. Nothing
+# listens on 127.0.0.59 (a destination that is down). Nothing leaves 127.0.0.0/8.
+#
+# Needs (Debian): root, nsd, ldnsutils (drill), python3-aiosmtpd, python3-dkim,
+# python3-dnspython, postfix, openssl; PostgreSQL (tests/pg-cluster, POSTERN_PG_URL) for
+# the two-worker test.
+
+bats_require_minimum_version 1.5.0
+load ../cli/common
+source "$SRC_DIR/tests/e2e/nsd.sh"
+
+PY=/usr/bin/python3
+SINK="$SRC_DIR/tests/e2e/queue-run-sink.py"
+ARC="$SRC_DIR/tests/e2e/queue-run-arc.py"
+
+setup_file() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (NSD, a private Postfix, 127.0.0.5x)"
+  [ -x /usr/sbin/nsd ] || skip "NSD is not installed"
+  command -v drill >/dev/null || skip "drill is not installed"
+  command -v openssl >/dev/null || skip "openssl is not installed"
+  "$PY" -c 'import aiosmtpd, dkim, dns.resolver' 2>/dev/null ||
+    skip "python3-aiosmtpd, python3-dkim or python3-dnspython is missing"
+  local d="$BATS_FILE_TMPDIR"
+  cd "$d"
+  # The DKIM key of the SRS domain: forwarded mail is ARC-sealed with it.
+  dkim-keygen -d fwd.postern.test -s q1 -o "$d/fwd.private" > "$d/fwd.zone"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=relay.test \
+    -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+  export NSD_DIR="$d/nsd" NSD_PORT
+  NSD_PORT=$(free_udp_port)
+  mkdir -p "$NSD_DIR"
+  {
+    nsd_soa test
+    printf 'far IN MX 10 mx.far\nmx.far IN A 127.0.0.50\n'
+    printf 'outside IN MX 10 mx.outside\nmx.outside IN A 127.0.0.51\n'
+    printf 'down IN MX 10 mx.down\nmx.down IN A 127.0.0.59\n'
+    # dkim-keygen's record, its name made relative to the zone.
+    sed 's/\.fwd\.postern\.test\. /.fwd.postern /' "$d/fwd.zone"
+  } > "$NSD_DIR/test.zone"
+  grep -q '^q1._domainkey.fwd.postern ' "$NSD_DIR/test.zone" || {
+    echo "unexpected dkim-keygen output:" >&2; cat "$d/fwd.zone" >&2; return 1; }
+  nsd_conf "$NSD_DIR" "$NSD_PORT" test >&2
+  nsd_start "$NSD_DIR" "$NSD_PORT" far.test
+}
+
+teardown_file() {
+  nsd_stop "${NSD_DIR:-/nonexistent}"
+}
+
+# Prints N free TCP ports on 127.0.0.1 (bound together, so they differ).
+free_ports() {
+  "$PY" -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+setup() {
+  cd "$BATS_TEST_TMPDIR"
+  STORE=(--store "sqlite:$BATS_TEST_TMPDIR/store.db")
+  account-ctl "${STORE[@]}" domain add example.org >/dev/null
+  account-ctl "${STORE[@]}" add ann@example.org --password-stdin <<<secret >/dev/null
+  account-ctl "${STORE[@]}" add bob@example.org --password-stdin <<<hunter2 >/dev/null
+  read -r PORT SUBS < <(free_ports 2)
+  SINK_PID= RELAY_PID= PF_DIR= WORKERS=()
+  write_config
+}
+
+# Writes postern.yaml; arguments are extra lines for the delivery: section.
+write_config() {
+  {
+    cat <<YAML
+server:
+  hostname: mx.example.org
+dns:
+  servers: [127.0.0.1:$NSD_PORT]
+  timeout: 2s
+listeners:
+  - name: mx
+    address: 127.0.0.1:1
+    mode: mx
+  - name: submission
+    address: 127.0.0.1:2
+    mode: submission
+smtp:
+  relay_domains: [far.test]
+  auth_requires_tls: false
+delivery:
+  retry: [2s]
+  mx_port: $PORT
+  dane: false
+  poll: 1s
+  connect_timeout: 3s
+  command_timeout: 20s
+  data_timeout: 20s
+  dkim:
+    - domain: fwd.postern.test
+      selector: q1
+      key: $BATS_FILE_TMPDIR/fwd.private
+  srs:
+    domain: fwd.postern.test
+    secrets: [e2e-secret-one]
+YAML
+    local l
+    for l in "$@"; do echo "  $l"; done
+  } > postern.yaml.new
+  mv postern.yaml.new postern.yaml
+}
+
+teardown() {
+  local p
+  for p in "${WORKERS[@]}" $SINK_PID $RELAY_PID; do
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in "${WORKERS[@]}" $SINK_PID $RELAY_PID; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  if [ -n "${PF_DIR:-}" ] && [ -d "$PF_DIR" ]; then
+    local master
+    master=$(tr -d ' ' < "$PF_DIR/spool/pid/master.pid" 2>/dev/null || true)
+    postfix -c "$PF_DIR/etc" stop 3>&- >/dev/null 2>&1 || true
+    if [ -n "$master" ]; then
+      for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+    fi
+    [ -n "${BATS_TEST_COMPLETED:-}" ] || { echo "--- postfix.log" >&2; tail -n 40 "$PF_DIR/postfix.log" >&2; }
+    rm -rf "$PF_DIR"
+  fi
+  [ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
+  local f
+  for f in qr.log qr-*.log relay.log sink.err; do
+    [ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
+  done
+  return 0
+}
+
+# The sink on 127.0.0.50 and .51 (far.test and outside.test), port $PORT; arguments are
+# its rules (--reject ADDR, --defer-once ADDR). Messages land in ./sink.
+start_sink() {
+  rm -f sink.ready
+  "$PY" "$SINK" --listen "127.0.0.50:$PORT" --listen "127.0.0.51:$PORT" --dir sink \
+    --ready sink.ready "$@" 3>&- >/dev/null 2>sink.err &
+  SINK_PID=$!
+  for _ in $(seq 100); do
+    [ -s sink.ready ] && return 0
+    kill -0 "$SINK_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat sink.err >&2
+  return 1
+}
+
+# One pass of queue-run; its summary line in $output, its log appended to qr.log.
+qrun() { run qrun_logged; }
+qrun_logged() { timeout 60 queue-run -c postern.yaml "${STORE[@]}" --once 2>>qr.log; }
+# Fails unless the last summary has KEY=VALUE for each argument.
+summary_has() {
+  local kv
+  for kv in "$@"; do
+    [[ " $output " == *" $kv "* ]] || { echo "summary lacks $kv: $output" >&2; return 1; }
+  done
+}
+
+queue_count() { queue-ctl "${STORE[@]}" list --json | grep -c . || true; }
+
+# A message on stdin: "msg ID SUBJECT FROM TO"
+msg() {
+  printf 'From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@e2e.test>\r\nDate: Sun, 1 Mar 2026 10:00:00 +0000\r\n\r\nbody of %s\r\n' \
+    "$3" "$4" "$2" "$1" "$1"
+}
+
+# The mail of ACCOUNT as .eml files in DIR (store-export -f eml).
+export_eml() {
+  rm -rf "$2"
+  store-export "${STORE[@]}" -q -a "$1" -f eml "$2" >/dev/null
+}
+
+# One SMTP session into the store through smtp-listen --stdio; $1 the client's bytes
+# (printf %b), further arguments go to smtp-listen. Replies in $output.
+session() {
+  local input="$1"
+  shift
+  run bash -c 'printf "%b" "$1" | TCPREMOTEIP=192.0.2.5 smtp-listen --stdio "${@:2}" 2>>listen.log' \
+    _ "$input" -c postern.yaml "${STORE[@]}" "$@"
+}
+
+@test "queue-run: a 451 defers the message; after the retry time the next pass delivers it" {
+  start_sink --defer-once dave@far.test
+  msg retry1 "retry me" ann@example.org dave@far.test | queue-ctl "${STORE[@]}" add -f ann@example.org dave@far.test
+  qrun
+  assert_status 0
+  summary_has attempts=1 delivered=0 deferred=1 bounced=0
+  grep 'event=deferred' qr.log | grep 'to=dave@far.test' | grep -q '451 4.3.0'
+  [ "$(queue_count)" -eq 1 ]
+  [ ! -e sink/1.eml ]
+  # Not due again before delivery.retry (2s) has passed.
+  qrun
+  summary_has attempts=0
+  sleep 2.5
+  qrun
+  assert_status 0
+  summary_has attempts=1 delivered=1 deferred=0
+  grep 'event=delivered' qr.log | grep 'to=dave@far.test' | grep -q 'relay=mx.far.test'
+  [ "$(queue_count)" -eq 0 ]
+  run queue-ctl "${STORE[@]}" list
+  assert_output_contains "empty"
+  # The destination saw RCPT twice (451, then 250) and got the message once, intact.
+  [ "$(cat sink/rcpt.log)" = $'451 dave@far.test\n250 dave@far.test' ]
+  [ "$(ls sink/*.eml | wc -l)" -eq 1 ]
+  [ "$(head -n 1 sink/1.env | cut -d' ' -f1)" = ann@example.org ]
+  grep -qx 'dave@far.test' sink/1.env
+  grep -q $'^Message-ID: <retry1@e2e.test>\r$' sink/1.eml
+  grep -q $'^body of retry1\r$' sink/1.eml
+}
+
+@test "queue-run: a 550 5.1.1 bounces: a DSN for the sender; none for NOTIFY=NEVER or the null sender" {
+  start_sink --reject nobody@far.test
+  msg bounce1 "will bounce" ann@example.org nobody@far.test |
+    queue-ctl "${STORE[@]}" add -f ann@example.org nobody@far.test
+  msg bounce0 "null sender" ann@example.org nobody@far.test |
+    queue-ctl "${STORE[@]}" add -f "" nobody@far.test
+  # bob asks for no DSN at all (RFC 3461 NOTIFY=NEVER), through submission with AUTH.
+  plain=$(printf '\0bob@example.org\0hunter2' | base64)
+  session "EHLO c\r\nAUTH PLAIN $plain\r\nMAIL FROM:<bob@example.org>\r\nRCPT TO:<nobody@far.test> NOTIFY=NEVER\r\nDATA\r\nFrom: bob@example.org\r\nSubject: never\r\nMessage-ID: <never1@e2e.test>\r\n\r\nx\r\n.\r\nQUIT\r\n" --listener submission
+  assert_output_contains "250 2.0.0 ok: queued as"
+  [ "$(queue_count)" -eq 3 ]
+  qrun
+  assert_status 0
+  summary_has bounced=3 dsns=1
+  [ "$(grep -c 'event=bounced' qr.log)" -eq 3 ]
+  [ "$(grep -c 'event=dsn ' qr.log)" -eq 1 ]
+  grep 'event=dsn ' qr.log | grep -q 'to=ann@example.org'
+  # The DSN went to ann's mailbox (in this pass or the next); the queue is empty then.
+  [ "$(queue_count)" -eq 0 ] || { qrun; [ "$(queue_count)" -eq 0 ]; }
+  export_eml ann@example.org ann
+  files=(ann/*/*.eml)
+  [ "${#files[@]}" -eq 1 ] || { ls -R ann; false; }
+  dsn=${files[0]}
+  [[ "$dsn" == ann/INBOX/* || "$dsn" == ann/Inbox/* ]] || { echo "DSN in $dsn"; false; }
+  grep -qi '^Content-Type: multipart/report;' "$dsn"
+  grep -qi 'report-type="\?delivery-status' "$dsn"
+  grep -qi '^Content-Type: message/delivery-status' "$dsn"
+  grep -q '^Action: failed' "$dsn"
+  grep -q '^Status: 5\.1\.1' "$dsn"
+  grep -qi '^Final-Recipient: rfc822; *nobody@far.test' "$dsn"
+  grep -qi '^Remote-MTA: dns; *mx.far.test' "$dsn"
+  grep -q '^Diagnostic-Code: smtp; *550 5\.1\.1' "$dsn"
+  grep -q '^Reporting-MTA: dns; *mx.example.org' "$dsn"
+  # The original's header is attached (RET absent: headers, or the whole message).
+  grep -qi '^Content-Type: \(text/rfc822-headers\|message/rfc822\)' "$dsn"
+  grep -q '^Message-ID: <bounce1@e2e.test>' "$dsn"
+  grep -q '^Subject: will bounce' "$dsn"
+  ! grep -q 'never1@e2e.test' "$dsn"
+  ! grep -q 'bounce0@e2e.test' "$dsn"
+  # Nothing for bob (NOTIFY=NEVER), nothing queued for the null sender.
+  export_eml bob@example.org bob
+  [ -z "$(find bob -name '*.eml' 2>/dev/null)" ]
+  [ "$(ls sink/*.eml 2>/dev/null | wc -l)" -eq 0 ]
+}
+
+@test "queue-run: a destination that is down: one delay warning, then expiry bounces with 4.4.7" {
+  write_config "max_lifetime: 3s" "delay_warning: 1s"
+  msg late1 "to a dead host" ann@example.org x@down.test |
+    queue-ctl "${STORE[@]}" add -f ann@example.org x@down.test
+  qrun
+  assert_status 0
+  summary_has attempts=1 deferred=1 bounced=0
+  grep 'event=connect_failed' qr.log | grep -q 'relay=mx.down.test\[127.0.0.59\]'
+  for _ in $(seq 10); do
+    queue-ctl "${STORE[@]}" list --json | grep -q 'x@down.test' || break
+    sleep 1
+    qrun
+    assert_status 0
+  done
+  ! queue-ctl "${STORE[@]}" list --json | grep -q 'x@down.test'
+  [ "$(grep -c 'event=bounced' qr.log)" -eq 1 ]
+  grep 'event=bounced' qr.log | grep 'to=x@down.test' | grep -q '4\.4\.7'
+  [ "$(grep -c 'event=dsn .*kind=delay' qr.log)" -eq 1 ]
+  [ "$(grep -c 'event=dsn .*kind=failure' qr.log)" -eq 1 ]
+  # The warning came first, while the message was still pending.
+  [ "$(grep -o 'kind=[a-z]*' qr.log | tr '\n' ' ')" = "kind=delay kind=failure " ]
+  [ "$(queue_count)" -eq 0 ] || { qrun; [ "$(queue_count)" -eq 0 ]; }
+  export_eml ann@example.org ann
+  [ "$(find ann -name '*.eml' | wc -l)" -eq 2 ]
+  delayed=$(grep -l '^Action: delayed' ann/*/*.eml)
+  failed=$(grep -l '^Action: failed' ann/*/*.eml)
+  [ -n "$delayed" ] && [ -n "$failed" ] && [ "$delayed" != "$failed" ]
+  grep -q '^Status: 4\.' "$delayed"
+  grep -q '^Will-Retry-Until: ' "$delayed"
+  grep -qi '^Final-Recipient: rfc822; *x@down.test' "$delayed"
+  grep -q '^Status: 4\.4\.7' "$failed"
+  grep -q '^Diagnostic-Code: .*expired' "$failed"
+  grep -qi '^Final-Recipient: rfc822; *x@down.test' "$failed"
+  grep -q '^Message-ID: <late1@e2e.test>' "$failed"
+}
+
+# A private Postfix instance in $PF_DIR (never the system's): one smtpd on $PF_PORT,
+# delivering mail for far.test into one Maildir ($PF_DIR/mail/box/) with virtual(8).
+# Its smtpd stays lenient about bare LF (smtpd_forbid_bare_newline=no), the kind of next
+# hop an SMTP smuggling attack needs. Arguments: more main.cf settings.
+start_postfix() {
+  command -v postfix >/dev/null || skip "postfix is not installed"
+  getent passwd postfix >/dev/null || skip "no postfix user"
+  PF_DIR=$(mktemp -d /tmp/pf-qr-XXXXXX)
+  chmod 755 "$PF_DIR"
+  mkdir -p "$PF_DIR/etc" "$PF_DIR/spool" "$PF_DIR/data" "$PF_DIR/mail"
+  chown postfix "$PF_DIR/data"
+  chown 65534:65534 "$PF_DIR/mail"
+  cp /etc/postfix/main.cf /etc/postfix/master.cf "$PF_DIR/etc/"
+  PF_PORT=$(free_ports 1)
+  local C=(postconf -c "$PF_DIR/etc")
+  "${C[@]}" -e queue_directory="$PF_DIR/spool" data_directory="$PF_DIR/data" \
+    maillog_file="$PF_DIR/postfix.log" maillog_file_prefixes="$PF_DIR" \
+    myhostname=mx.far.test mydomain=far.test myorigin=far.test mydestination= \
+    alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 \
+    relayhost= smtpd_tls_security_level=none smtp_tls_security_level=none \
+    virtual_mailbox_domains=far.test virtual_mailbox_base="$PF_DIR/mail" \
+    virtual_mailbox_maps=static:box/ virtual_uid_maps=static:65534 \
+    virtual_gid_maps=static:65534 virtual_destination_concurrency_limit=20 \
+    smtpd_forbid_bare_newline=no in_flow_delay=0 "$@"
+  "${C[@]}" -F '*/*/chroot=n'
+  "${C[@]}" -M# smtp/inet
+  "${C[@]}" -M "127.0.0.1:$PF_PORT/inet=127.0.0.1:$PF_PORT inet n - n - - smtpd"
+  postfix -c "$PF_DIR/etc" check 3>&- || { echo "postfix check failed"; return 1; }
+  postfix -c "$PF_DIR/etc" start 3>&- >/dev/null 2>&1 || {
+    echo "postfix start failed"; cat "$PF_DIR/postfix.log"; return 1; }
+  for _ in $(seq 50); do
+    "$PY" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+      "$PF_PORT" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "postfix does not listen on $PF_PORT"
+  return 1
+}
+pf_count() { find "$PF_DIR/mail/box/new" -type f 2>/dev/null | wc -l; }
+# Waits until Postfix has delivered $1 messages and its queue is empty.
+pf_wait() {
+  for _ in $(seq "${2:-300}"); do
+    if [ "$(pf_count)" -ge "$1" ] && [ -z "$(find "$PF_DIR/spool/active" "$PF_DIR/spool/incoming" \
+      "$PF_DIR/spool/deferred" -type f 2>/dev/null)" ]; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "postfix delivered $(pf_count), want $1"
+  return 1
+}
+
+# Starts a queue-run daemon on the store given as arguments; its log in qr-N.log.
+start_worker() {
+  local n=${#WORKERS[@]}
+  : > "ready-$n"
+  queue-run -c postern.yaml "$@" --notify-fd 3 3>"ready-$n" >/dev/null 2>"qr-$n.log" &
+  WORKERS+=($!)
+  for _ in $(seq 100); do [ -s "ready-$n" ] && return 0; sleep 0.05; done
+  cat "qr-$n.log" >&2
+  return 1
+}
+
+@test "queue-run: two daemons on one PostgreSQL queue deliver 2,000 messages to Postfix exactly once" {
+  require_pg
+  start_postfix
+  url=$(pg_fresh_url)
+  PG=(--store "$url")
+  account-ctl "${PG[@]}" domain add example.org >/dev/null
+  write_config "batch: 25" "transports:" "  - domain: far.test" \
+    "    via: 'smtp:[127.0.0.1]:$PF_PORT'" "    tls: none"
+  start_worker "${PG[@]}"
+  start_worker "${PG[@]}"
+  # 2,000 messages in 10 pipelined sessions of 200, queued while both workers claim.
+  "$PY" - <<'PY'
+for s in range(10):
+    with open("session-%d.txt" % s, "wb") as f:
+        f.write(b"EHLO c\r\n")
+        for i in range(200):
+            n = s * 200 + i
+            f.write(b"MAIL FROM:<x@remote.test>\r\nRCPT TO:<user%d@far.test>\r\nDATA\r\n" % (n % 7))
+            f.write(b"From: x@remote.test\r\nSubject: bulk %d\r\nMessage-ID: <bulk-%d@e2e.test>\r\n\r\nmessage %d\r\n.\r\n" % (n, n, n))
+        f.write(b"QUIT\r\n")
+PY
+  for s in $(seq 0 9); do
+    TCPREMOTEIP=192.0.2.5 smtp-listen --stdio -c postern.yaml "${PG[@]}" \
+      --set smtp.messages_per_ip_per_minute=0 < "session-$s.txt" 2>>listen.log > "replies-$s.txt"
+    [ "$(grep -c '^250 2.0.0 ok: queued as' "replies-$s.txt")" -eq 200 ] ||
+      { grep -v '^250' "replies-$s.txt" | head; false; }
+  done
+  for _ in $(seq 600); do
+    [ "$(queue-ctl "${PG[@]}" list --json | grep -c . || true)" -eq 0 ] && break
+    sleep 0.2
+  done
+  [ "$(queue-ctl "${PG[@]}" list --json | grep -c . || true)" -eq 0 ]
+  pf_wait 2000
+  # Each Message-ID exactly once at Postfix.
+  ids=$(grep -h '^Message-ID: <bulk-' "$PF_DIR"/mail/box/new/* | tr -d '\r' | sort)
+  [ "$(wc -l <<<"$ids")" -eq 2000 ]
+  [ "$(uniq <<<"$ids" | wc -l)" -eq 2000 ]
+  [ "$(pf_count)" -eq 2000 ]
+  # Both workers delivered, and together each message once.
+  a=$(grep -c 'event=delivered' qr-0.log || true)
+  b=$(grep -c 'event=delivered' qr-1.log || true)
+  echo "worker 0: $a, worker 1: $b"
+  [ $((a + b)) -eq 2000 ]
+  [ "$a" -gt 0 ] && [ "$b" -gt 0 ]
+  # SIGTERM drains; both exit 0.
+  for p in "${WORKERS[@]}"; do kill -TERM "$p"; done
+  for p in "${WORKERS[@]}"; do rc=0; wait "$p" || rc=$?; [ "$rc" -eq 0 ]; done
+  WORKERS=()
+}
+
+# The smuggling variants of tests/cli/smtp-listen.bats: each hides a second transaction
+# behind a sequence some server might take for the end of data.
+smuggle() {
+  session "EHLO c\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<dave@far.test>\r\nDATA\r\nSubject: s $2\r\nMessage-ID: <smuggle-$2@e2e.test>\r\n\r\nfirst$1MAIL FROM:<evil@remote.test>\r\nRCPT TO:<victim@far.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\nQUIT\r\n"
+}
+
+@test "queue-run: SMTP smuggling variants relayed to a lenient Postfix arrive as one message each" {
+  # Without CHUNKING at Postfix, queue-run must use DATA: the dot-stuffed path.
+  start_postfix smtpd_discard_ehlo_keywords=chunking
+  write_config "transports:" "  - domain: far.test" "    via: 'smtp:[127.0.0.1]:$PF_PORT'" "    tls: none"
+  accepted=0
+  n=0
+  for seq in '\n.\n' '\n.\r\n' '\r\n.\n' '\r.\r' '\r\n.\r' '\r\n\0.\r\n' '\r\n\0.\n'; do
+    n=$((n + 1))
+    smuggle "$seq" "$n"
+    if [[ "$output" == *"250 2.0.0 ok: queued"* ]]; then
+      [ "$(grep -c '^250 2.0.0 ok: queued' <<<"$output")" -eq 1 ] || { echo "$seq: $output"; false; }
+      accepted=$((accepted + 1))
+    else
+      assert_output_contains "550 5."
+    fi
+  done
+  # Dot lines inside BDAT chunks (a lone dot, CRLF.CRLF and a bare-LF dot).
+  body=$'Subject: s bdat\r\nMessage-ID: <smuggle-bdat@e2e.test>\r\n\r\nline\r\n.\r\nMAIL FROM:<evil@remote.test>\r\nRCPT TO:<victim@far.test>\r\nDATA\r\n\n.\nSubject: smuggled\r\n\r\n'
+  c1=${body:0:40}
+  c2=${body:40}
+  session "EHLO c\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<dave@far.test>\r\nBDAT ${#c1}\r\n${c1}BDAT ${#c2} LAST\r\n${c2}QUIT\r\n"
+  [ "$(grep -c '^250 2.0.0 ok: queued' <<<"$output")" -eq 1 ] || { echo "bdat: $output"; false; }
+  accepted=$((accepted + 1))
+  echo "accepted $accepted"
+  [ "$accepted" -ge 4 ]   # the bare-LF variants (normalized) and BDAT at least
+  [ "$(queue_count)" -eq "$accepted" ]
+  qrun
+  assert_status 0
+  summary_has delivered="$accepted" deferred=0 bounced=0
+  pf_wait "$accepted"
+  sleep 1
+  [ "$(pf_count)" -eq "$accepted" ]
+  # No second message: every delivered one is dave's and from x@remote.test; Postfix
+  # never saw a transaction for victim or from evil.
+  ! grep -q 'victim@far.test' <(grep -h '^Delivered-To:\|^X-Original-To:' "$PF_DIR"/mail/box/new/*)
+  ! grep -q '^Return-Path: <evil@remote.test>' "$PF_DIR"/mail/box/new/*
+  ! grep -q 'from=<evil@remote.test>\|to=<victim@far.test>' "$PF_DIR/postfix.log"
+  [ "$(grep -c 'to=<dave@far.test>.*status=sent' "$PF_DIR/postfix.log")" -eq "$accepted" ]
+  # Each arrived with its own Message-ID, once, and the smuggled text inside it.
+  [ "$(grep -h '^Message-ID: <smuggle-' "$PF_DIR"/mail/box/new/* | sort -u | wc -l)" -eq "$accepted" ]
+  [ "$(grep -l '^Subject: smuggled' "$PF_DIR"/mail/box/new/* | wc -l)" -eq "$accepted" ]
+}
+
+@test "queue-run: an alias forwards outside with an SRS sender and an ARC set dkimpy verifies" {
+  start_sink
+  account-ctl "${STORE[@]}" alias add ann@example.org someone@outside.test >/dev/null
+  # Through smtp-listen's MX listener, so the Authentication-Results it adds are sealed.
+  session "EHLO mail.far.test\r\nMAIL FROM:<carol@far.test>\r\nRCPT TO:<ann@example.org>\r\nDATA\r\nFrom: Carol <carol@far.test>\r\nTo: ann@example.org\r\nSubject: forward me\r\nMessage-ID: <fwd1@e2e.test>\r\nDate: Sun, 1 Mar 2026 10:00:00 +0000\r\n\r\nplease pass this on\r\n.\r\nQUIT\r\n"
+  assert_output_contains "250 2.0.0 ok: queued as"
+  qrun
+  assert_status 0
+  summary_has forwarded=1
+  [ "$(queue_count)" -eq 0 ] || { sleep 0.5; qrun; [ "$(queue_count)" -eq 0 ]; }
+  grep 'event=delivered' qr.log | grep 'to=someone@outside.test' | grep -q 'relay=mx.outside.test'
+  [ "$(ls sink/*.eml | wc -l)" -eq 1 ]
+  sender=$(head -n 1 sink/1.env | cut -d' ' -f1)
+  echo "sender $sender"
+  [[ "$sender" == SRS0=*=far.test=carol@fwd.postern.test ]]
+  grep -qx 'someone@outside.test' sink/1.env
+  # One ARC set (instance 1, cv=none), sealed for the SRS domain with its key.
+  [ "$(grep -c '^ARC-Seal:' sink/1.eml)" -eq 1 ]
+  [ "$(grep -c '^ARC-Message-Signature:' sink/1.eml)" -eq 1 ]
+  grep -q '^ARC-Authentication-Results: i=1;' sink/1.eml
+  "$PY" - sink/1.eml <<'PY'
+import email, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+for f in ("ARC-Seal", "ARC-Message-Signature"):
+    tags = dict(t.strip().split("=", 1) for t in re.sub(r"\s+", "", m[f]).split(";") if t.strip())
+    assert tags["i"] == "1" and tags["d"] == "fwd.postern.test" and tags["s"] == "q1", (f, tags)
+assert "cv=none" in re.sub(r"\s+", "", m["ARC-Seal"])
+PY
+  grep -q $'^please pass this on\r$' sink/1.eml
+  run --separate-stderr "$PY" "$ARC" "127.0.0.1:$NSD_PORT" sink/1.eml
+  assert_status 0
+  [ "$output" = pass ] || { echo "dkimpy: $output $stderr"; false; }
+}
+
+@test "queue-run: smart host over implicit TLS with AUTH (another smtp-listen's submissions)" {
+  command -v smtp-listen >/dev/null
+  mkdir relay
+  R=(--store "sqlite:$BATS_TEST_TMPDIR/relay/relay.db")
+  account-ctl "${R[@]}" domain add example.net >/dev/null
+  account-ctl "${R[@]}" add relay@example.net --password-stdin <<<'relay pass' >/dev/null
+  cat > relay/postern.yaml <<YAML
+server:
+  hostname: smarthost.example.net
+listeners:
+  - name: submissions
+    address: 127.0.0.1:$SUBS
+    mode: submissions
+tls:
+  certificate: $BATS_FILE_TMPDIR/cert.pem
+  key: $BATS_FILE_TMPDIR/key.pem
+smtp:
+  send_as:
+    - login: relay@example.net
+      addresses: ["@example.org"]
+YAML
+  : > relay/ready
+  smtp-listen -c relay/postern.yaml "${R[@]}" --notify-fd 3 3>relay/ready >/dev/null 2>relay.log &
+  RELAY_PID=$!
+  for _ in $(seq 100); do [ -s relay/ready ] && break; sleep 0.05; done
+  [ -s relay/ready ]
+  write_config "tls_ca_file: $BATS_FILE_TMPDIR/cert.pem" "transports:" '  - domain: "*"' \
+    "    via: 'smtp:[127.0.0.1]:$SUBS'" "    tls: implicit" "    auth_user: relay@example.net" \
+    "    auth_password: relay pass"
+  msg smart1 "via the smart host" ann@example.org dave@far.test |
+    queue-ctl "${STORE[@]}" add -f ann@example.org dave@far.test
+  qrun
+  assert_status 0
+  summary_has attempts=1 delivered=1 deferred=0
+  grep 'event=delivered' qr.log | grep 'to=dave@far.test' | grep -q 'relay=127.0.0.1'
+  [ "$(queue_count)" -eq 0 ]
+  # The smart host authenticated us and queued the message for its own delivery.
+  grep -q 'event=auth .*user=relay@example.net' relay.log
+  run queue-ctl "${R[@]}" list --json
+  assert_status 0
+  [ "$(grep -c . <<<"$output")" -eq 1 ]
+  assert_output_contains '"sender":"ann@example.org"'
+  assert_output_contains 'dave@far.test'
+  id=$(grep -o '"id":"[0-9A-Z]*"' <<<"$output" | cut -d'"' -f4)
+  raw=$(queue-ctl "${R[@]}" show --raw "$id")
+  grep -q 'with ESMTPSA id' <<<"$raw"
+  grep -q '^Message-ID: <smart1@e2e.test>' <<<"$raw"
+}
