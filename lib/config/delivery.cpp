@@ -54,6 +54,7 @@ base::Result<smtp::delivery::Settings> delivery_settings(const Config& cfg) {
   }
   s.mx_port = static_cast<uint16_t>(port);
   s.resolver = resolver_options(cfg);
+  s.metrics_address = cfg.get_string("delivery.metrics");
   for (const Config& t : cfg.get_maps("delivery.transports")) {
     smtp::routing::TransportRule r;
     r.domain = t.get_string("domain");

@@ -358,6 +358,12 @@ const std::array kSchema = {
             .type = Type::kInt,
             .default_value = "25",
             .doc = "The port MX hosts are reached on; 25 (RFC 5321) except in test rigs."},
+    KeySpec{.path = "delivery.metrics",
+            .type = Type::kString,
+            .default_value = "",
+            .doc = "host:port where queue-run answers GET /metrics (Prometheus): the queue's "
+                   "size, attempts, outcomes by domain, DSNs, connections.",
+            .default_doc = "none"},
     KeySpec{.path = "delivery.transports",
             .type = Type::kTable,
             .default_value = "[]",

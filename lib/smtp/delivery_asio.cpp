@@ -28,6 +28,7 @@
 #include "mail/srs.h"
 #include "smtp/client_asio.h"
 #include "smtp/delivery.h"
+#include "smtp/metrics_asio.h"
 #include "smtp/mta_sts.h"
 #include "smtp/mx.h"
 #include "smtp/pool_asio.h"
@@ -155,6 +156,12 @@ struct Runner::Impl {
   std::shared_ptr<mta_sts::MemoryPolicyCache> sts_cache = std::make_shared<mta_sts::MemoryPolicyCache>();
   std::map<std::string, LoadedKey> dkim;  // by domain
   RunStats stats;
+  // For /metrics: outcomes by destination domain and status, the queue's size.
+  std::map<std::pair<std::string, std::string>, uint64_t> outcomes_by_domain;
+  uint64_t connections = 0, connection_failures = 0;
+  q::Queue::Counts queue_counts;
+  std::unique_ptr<asio::ip::tcp::acceptor> metrics_acceptor;
+  std::unique_ptr<asio::steady_timer> count_timer;
   bool stopping = false;
   std::set<std::string> inflight;
   std::unique_ptr<asio::steady_timer> wake;
@@ -231,6 +238,8 @@ struct Runner::Impl {
   awaitable<void> renew_leases();
   awaitable<void> reap_idle(bool all);
   awaitable<void> watch_signals(base::ServiceSignals& signals);
+  awaitable<void> count_queue();
+  std::string metrics() const;
   void record(const q::Message& m, const q::Queue::Outcome& o, const std::string& tls);
 };
 
@@ -242,6 +251,7 @@ void Runner::Impl::record(const q::Message& m, const q::Queue::Outcome& o, const
   (o.status == q::RecipientStatus::kDelivered ? stats.delivered
    : o.status == q::RecipientStatus::kFailed  ? stats.failed
                                               : stats.deferred)++;
+  ++outcomes_by_domain[{routing::domain_of(to), std::string(event)}];
   base::log_info(event, {{"queue_id", m.id}, {"to", to}, {"relay", o.remote_mta.empty() ? "local" : o.remote_mta},
                          {"attempt", std::to_string(m.attempts + 1)}, {"tls", tls}, {"reply", o.reply}});
 }
@@ -401,7 +411,9 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       auto ex = co_await asio::this_coro::executor;
       std::string ip = hop.target.ip, host = hop.target.host;
       client::OpenOutcome opened = co_await client::Connection::open(ex, ip, hop.target.port, host, o);
+      ++connections;
       if (!opened.connection) {
+        ++connection_failures;
         gate.release();
         total->release();
         last_failure = failure_text(opened.failure, host + "[" + ip + "]");
@@ -834,6 +846,11 @@ awaitable<void> Runner::Impl::work(bool once) {
   stopping = true;
   wake.reset();
   if (renew_timer) renew_timer->cancel();
+  if (metrics_acceptor) {
+    boost::system::error_code ec;
+    metrics_acceptor->close(ec);
+  }
+  if (count_timer) count_timer->cancel();
 }
 
 awaitable<void> Runner::Impl::watch_signals(base::ServiceSignals& signals) {
@@ -875,6 +892,54 @@ awaitable<void> Runner::Impl::watch_signals(base::ServiceSignals& signals) {
   }
 }
 
+std::string Runner::Impl::metrics() const {
+  std::string m;
+  auto line = [&m](std::string_view name, const std::string& labels, uint64_t v) {
+    m += std::string(name) + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(v) + "\n";
+  };
+  m += "# TYPE postern_queue_messages gauge\n";
+  line("postern_queue_messages", "state=\"active\"", queue_counts.active);
+  line("postern_queue_messages", "state=\"hold\"", queue_counts.hold);
+  m += "# TYPE postern_queue_bytes gauge\n";
+  line("postern_queue_bytes", "", queue_counts.bytes);
+  m += "# TYPE postern_delivery_inflight gauge\n";
+  line("postern_delivery_inflight", "", inflight.size());
+  m += "# TYPE postern_delivery_attempts_total counter\n";
+  line("postern_delivery_attempts_total", "", stats.attempts);
+  m += "# TYPE postern_delivery_recipients_total counter\n";
+  for (const auto& [k, v] : outcomes_by_domain) {
+    line("postern_delivery_recipients_total", "domain=\"" + k.first + "\",outcome=\"" + k.second + "\"", v);
+  }
+  m += "# TYPE postern_delivery_dsns_total counter\n";
+  line("postern_delivery_dsns_total", "", stats.dsns);
+  m += "# TYPE postern_delivery_forwarded_total counter\n";
+  line("postern_delivery_forwarded_total", "", stats.forwarded);
+  m += "# TYPE postern_delivery_connections_total counter\n";
+  line("postern_delivery_connections_total", "result=\"ok\"", connections - connection_failures);
+  line("postern_delivery_connections_total", "result=\"failed\"", connection_failures);
+  return m;
+}
+
+// The queue's size for /metrics, every few seconds (one query, on a worker).
+awaitable<void> Runner::Impl::count_queue() {
+  count_timer = std::make_unique<asio::steady_timer>(io);
+  while (!stopping) {
+    std::function<std::optional<q::Queue::Counts>(Worker&)> job = [this](Worker& w) -> std::optional<q::Queue::Counts> {
+      store::Store* st = store_of(w);
+      if (!st) return std::nullopt;
+      auto c = q::Queue(*st).counts();
+      if (!c) return std::nullopt;
+      return *c;
+    };
+    auto c = co_await blocking<std::optional<q::Queue::Counts>>(std::move(job));
+    if (c) queue_counts = *c;
+    if (stopping) break;
+    count_timer->expires_after(std::chrono::seconds(5));
+    boost::system::error_code ec;
+    co_await count_timer->async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
 Runner::Runner(Settings settings, StoreOpener open_store, Reloader reload)
     : impl_(std::make_unique<Impl>(std::move(settings), std::move(open_store), std::move(reload))) {}
 
@@ -905,6 +970,13 @@ base::Status Runner::run(std::vector<base::InheritedSocket> inherited) {
   base::ServiceSignals signals;  // before any thread starts: they inherit the mask
   m.pool = std::make_unique<ThreadPool<Worker>>(4);
   m.total = std::make_unique<Gate>(std::max(1, m.settings->max_connections));
+  if (!m.settings->metrics_address.empty()) {
+    auto a = listen_metrics(m.io, m.settings->metrics_address);
+    if (!a) return a.error();
+    m.metrics_acceptor = std::move(*a);
+    asio::co_spawn(m.io, serve_metrics(*m.metrics_acceptor, [&m] { return m.metrics(); }), asio::detached);
+    asio::co_spawn(m.io, m.count_queue(), asio::detached);
+  }
   asio::co_spawn(m.io, m.watch_signals(signals), asio::detached);
   asio::co_spawn(m.io, m.work(false), asio::detached);
   asio::co_spawn(m.io, m.renew_leases(), asio::detached);

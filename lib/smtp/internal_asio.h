@@ -131,7 +131,6 @@ struct Server::Impl {
 
   bool rate_ok(std::map<std::string, Rate>& table, const std::string& key, int per_minute, bool count);
   std::string metrics() const;
-  awaitable<void> serve_metrics(asio::ip::tcp::acceptor& a);
   awaitable<void> accept_loop(asio::ip::tcp::acceptor& a, ListenerSpec l);
   awaitable<void> local_accept_loop(asio::local::stream_protocol::acceptor& a, ListenerSpec l);
   awaitable<void> watch_signals();

@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "smtp/internal_asio.h"
+#include "smtp/metrics_asio.h"
 
 namespace postern::smtp {
 namespace {
@@ -156,32 +157,6 @@ std::string peer_ip(const tcp::socket& s) {
   return a.to_string();
 }
 
-base::Result<tcp::endpoint> parse_endpoint(const std::string& address) {
-  std::string host, port;
-  if (!address.empty() && address.front() == '[') {
-    size_t close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return base::Error::config("bad listener address " + address);
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    size_t colon = address.rfind(':');
-    if (colon == std::string::npos) return base::Error::config("bad listener address " + address);
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-  }
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
-  if (ec) return base::Error::config("listener address " + address + ": not an IP address");
-  int p = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return base::Error::config("listener address " + address + ": bad port");
-    p = p * 10 + (c - '0');
-    if (p > 65535) return base::Error::config("listener address " + address + ": bad port");
-  }
-  return tcp::endpoint(ip, static_cast<unsigned short>(p));
-}
 
 // Binds a local listener's socket: "unix:/path". A socket left behind by an earlier run
 // is removed first; anything else at the path is left alone and is an error. Mode 0666:
@@ -416,43 +391,6 @@ std::string Server::Impl::metrics() const {
   return m;
 }
 
-awaitable<void> Server::Impl::serve_metrics(tcp::acceptor& a) {
-  for (;;) {
-    boost::system::error_code ec;
-    tcp::socket sock = co_await a.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || draining) co_return;
-      continue;
-    }
-    asio::co_spawn(io, [this, sock = std::move(sock)]() mutable -> awaitable<void> {
-      std::string req;
-      char buf[2048];
-      boost::system::error_code e;
-      asio::steady_timer t(io, std::chrono::seconds(5));
-      t.async_wait([&sock](boost::system::error_code c) {
-        if (!c) sock.close();
-      });
-      while (req.find("\r\n\r\n") == std::string::npos && req.size() < 8192) {
-        size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, e));
-        if (e) co_return;
-        req.append(buf, n);
-      }
-      t.cancel();
-      std::string body, status = "200 OK";
-      if (req.starts_with("GET /metrics ") || req.starts_with("GET / ")) {
-        body = metrics();
-      } else {
-        status = "404 Not Found";
-        body = "not found\n";
-      }
-      std::string resp = "HTTP/1.1 " + status +
-                         "\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n"
-                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-      co_await asio::async_write(sock, asio::buffer(resp), asio::redirect_error(use_awaitable, e));
-      sock.close(e);
-    }, asio::detached);
-  }
-}
 
 awaitable<void> Server::Impl::accept_loop(tcp::acceptor& a, ListenerSpec l) {
   for (;;) {
@@ -662,17 +600,10 @@ base::Status Server::run(std::vector<base::InheritedSocket> inherited) {
     m.acceptors.push_back(std::move(a));
   }
   if (!m.settings->metrics_address.empty()) {
-    auto ep = parse_endpoint(m.settings->metrics_address);
-    if (!ep) return ep.error();
-    auto a = std::make_unique<tcp::acceptor>(m.io);
-    boost::system::error_code ec;
-    a->open(ep->protocol(), ec);
-    if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) a->bind(*ep, ec);
-    if (!ec) a->listen(64, ec);
-    if (ec) return base::Error::config("metrics " + m.settings->metrics_address + ": " + ec.message());
-    asio::co_spawn(m.io, m.serve_metrics(*a), asio::detached);
-    m.acceptors.push_back(std::move(a));
+    auto a = listen_metrics(m.io, m.settings->metrics_address);
+    if (!a) return a.error();
+    asio::co_spawn(m.io, serve_metrics(**a, [&m] { return m.metrics(); }), asio::detached);
+    m.acceptors.push_back(std::move(*a));
   }
   if (auto st = m.start_workers(); !st) return st.error();
   if (auto st = base::notify_ready(); !st) base::log_error(st.error());

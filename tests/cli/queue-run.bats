@@ -3,7 +3,8 @@
 # to local accounts and bounces an unknown local user with a DSN into the sender's Inbox;
 # a transport to a second smtp-listen (the "remote" server, its own store) delivers, a
 # 550 there bounces, a closed port defers and `queue-ctl retry` brings it back; expiry
-# returns what is still pending; the daemon delivers what arrives and drains on SIGTERM.
+# returns what is still pending; the daemon delivers what arrives, counts it on /metrics
+# and drains on SIGTERM.
 
 bats_require_minimum_version 1.5.0
 load common
@@ -163,7 +164,8 @@ YAML
 
 @test "queue-run: the daemon delivers what arrives, and SIGTERM stops it cleanly" {
   start_remote
-  sed -i 's/^  retry: \[1s\]/  retry: [1s]\n  poll: 1s/' a.yaml
+  read -r METRICS < <(free_ports 1)
+  sed -i "s/^  retry: \[1s\]/  retry: [1s]\n  poll: 1s\n  metrics: 127.0.0.1:$METRICS/" a.yaml
   : > qready
   queue-run -c a.yaml "${A[@]}" --notify-fd 3 3>qready 2>daemon.log &
   pid=$!
@@ -176,6 +178,12 @@ YAML
   done
   run queue-ctl "${A[@]}" list
   [ "$output" = "queue is empty" ]
+  run curl -fsS --max-time 5 "http://127.0.0.1:$METRICS/metrics"
+  assert_status 0
+  assert_output_contains 'postern_delivery_recipients_total{domain="remote.test",outcome="delivered"} 1'
+  assert_output_contains 'postern_delivery_recipients_total{domain="example.org",outcome="delivered"} 1'
+  assert_output_contains 'postern_delivery_attempts_total 1'
+  assert_output_contains 'postern_queue_messages{state="active"}'
   kill -TERM "$pid"
   rc=0
   wait "$pid" || rc=$?

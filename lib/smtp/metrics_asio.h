@@ -1,0 +1,30 @@
+// The Prometheus endpoint of a daemon on Boost.Asio (smtp-listen, queue-run): GET /metrics
+// (or /) on a loopback address answers the text exposition format, anything else 404.
+// Only *_asio.cpp files include this.
+//
+//   auto a = smtp::listen_metrics(io, "127.0.0.1:9125");   // Error::config when it cannot bind
+//   asio::co_spawn(io, smtp::serve_metrics(**a, [&] { return render(); }), asio::detached);
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+
+namespace postern::smtp {
+
+// "host:port" or "[v6]:port" → an endpoint (Error::config otherwise).
+base::Result<boost::asio::ip::tcp::endpoint> parse_endpoint(const std::string& address);
+
+// A listening acceptor on `address`.
+base::Result<std::unique_ptr<boost::asio::ip::tcp::acceptor>> listen_metrics(
+    boost::asio::io_context& io, const std::string& address);
+
+// Serves until the acceptor is closed. `render` runs on the event loop for each request.
+boost::asio::awaitable<void> serve_metrics(boost::asio::ip::tcp::acceptor& a,
+                                           std::function<std::string()> render);
+
+}  // namespace postern::smtp
