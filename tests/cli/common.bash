@@ -42,3 +42,11 @@ pg_fresh_url() {
     -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" >/dev/null 2>&1 || true
   echo "${POSTERN_PG_URL%/*}/$name"
 }
+
+# Prints N free TCP ports on 127.0.0.1 (bound together, so they differ).
+free_ports() {
+  /usr/bin/python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}

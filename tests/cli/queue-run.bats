@@ -9,15 +9,6 @@
 bats_require_minimum_version 1.5.0
 load common
 
-PY=/usr/bin/python3
-
-free_ports() {
-  "$PY" -c 'import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-
 setup() {
   cd "$BATS_TEST_TMPDIR"
   A=(--store "sqlite:$BATS_TEST_TMPDIR/a.db")

@@ -58,14 +58,6 @@ teardown_file() {
   nsd_stop "${NSD_DIR:-/nonexistent}"
 }
 
-# Prints N free TCP ports on 127.0.0.1 (bound together, so they differ).
-free_ports() {
-  "$PY" -c 'import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-
 setup() {
   cd "$BATS_TEST_TMPDIR"
   STORE=(--store "sqlite:$BATS_TEST_TMPDIR/store.db")
