@@ -62,17 +62,19 @@ fuzz: deps
 
 # Crash tests at length: in-process power cuts (SQLite fault VFS + in-memory blob files)
 # over SOAK_SEEDS seeds, SIGKILLed store-deliver / an immediate PostgreSQL stop over
-# SOAK_ROUNDS rounds, power cuts while queueing (QUEUE_CRASH_SEEDS), and smtp-listen
-# SIGKILLed under load for SMTP_SOAK_ROUNDS rounds of 5 kills. `make test` runs about 100
-# of each.
+# SOAK_ROUNDS rounds, power cuts while queueing (QUEUE_CRASH_SEEDS), smtp-listen
+# SIGKILLed under load for SMTP_SOAK_ROUNDS rounds of 5 kills, and queue-run SIGKILLed
+# while delivering QUEUE_RUN_SOAK_ROUNDS times. `make test` runs about 100 of each.
 SOAK_SEEDS ?= 20000
 SOAK_ROUNDS ?= 5000
 SMTP_SOAK_ROUNDS ?= 1000
+QUEUE_RUN_SOAK_ROUNDS ?= 1000
 soak: build
 	STORE_CRASH_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/store_crash_test
 	QUEUE_CRASH_SEEDS=$(SOAK_SEEDS) $(BUILD)/tests/queue_test --gtest_filter='*Crash*'
 	STORE_CRASH_ROUNDS=$(SOAK_ROUNDS) POSTERN_BIN=$(CURDIR)/$(BUILD)/bin bats tests/e2e/store-crash.bats
 	SMTP_CRASH_ROUNDS=$(SMTP_SOAK_ROUNDS) POSTERN_BIN=$(CURDIR)/$(BUILD)/bin bats tests/e2e/smtp-crash.bats
+	QUEUE_RUN_CRASH_ROUNDS=$(QUEUE_RUN_SOAK_ROUNDS) POSTERN_BIN=$(CURDIR)/$(BUILD)/bin bats tests/e2e/queue-run-crash.bats
 
 install: build
 	$(CMAKE) --install $(BUILD)

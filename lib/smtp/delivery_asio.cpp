@@ -28,7 +28,7 @@
 #include "mail/srs.h"
 #include "smtp/client_asio.h"
 #include "smtp/delivery.h"
-#include "smtp/metrics_asio.h"
+#include "smtp/service_asio.h"
 #include "smtp/mta_sts.h"
 #include "smtp/mx.h"
 #include "smtp/pool_asio.h"
@@ -228,6 +228,19 @@ struct Runner::Impl {
   }
 
   // ---- one message ----
+  // (On a worker.) The copy of `m` for outside addresses an alias forwards to: SRS
+  // sender, an ARC set sealed with the key of the SRS domain (or the first key). `body`
+  // holds the bytes the returned message's view points into.
+  q::NewMessage forward_copy(Worker& w, const Settings& s, const q::Message& m, const std::string& data,
+                             const std::vector<std::string>& to, int64_t now,
+                             const std::optional<std::pair<std::string, LoadedKey>>& seal, std::string& body);
+  // The key forwarded copies are sealed with (chosen on the event loop: reloads swap keys).
+  std::optional<std::pair<std::string, LoadedKey>> seal_key(const Settings& s) const {
+    std::string d = !s.srs.domain.empty() ? mail::to_lower(s.srs.domain) : std::string();
+    auto k = d.empty() ? dkim.begin() : dkim.find(d);
+    if (k == dkim.end()) return std::nullopt;
+    return *k;
+  }
   awaitable<void> attempt(q::Message m);
   awaitable<std::vector<q::Queue::Outcome>> deliver_remote(const routing::Route& route,
                                                             const q::Message& m,
@@ -237,7 +250,8 @@ struct Runner::Impl {
   awaitable<void> work(bool once);
   awaitable<void> renew_leases();
   awaitable<void> reap_idle(bool all);
-  awaitable<void> watch_signals(base::ServiceSignals& signals);
+  void reload_settings();
+  void start_drain();
   awaitable<void> count_queue();
   std::string metrics() const;
   void record(const q::Message& m, const q::Queue::Outcome& o, const std::string& tls);
@@ -504,6 +518,45 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
   co_return out;
 }
 
+q::NewMessage Runner::Impl::forward_copy(Worker& w, const Settings& s, const q::Message& m,
+                                        const std::string& data, const std::vector<std::string>& to,
+                                        int64_t now,
+                                        const std::optional<std::pair<std::string, LoadedKey>>& seal,
+                                        std::string& body) {
+  std::string sender = m.envelope.sender;
+  if (!s.srs.domain.empty() && !s.srs.secrets.empty() && !sender.empty()) {
+    mail::srs::Options so{.secrets = s.srs.secrets, .max_age_days = s.srs.max_age_days, .domain = s.srs.domain};
+    if (auto rewritten = mail::srs::forward(sender, so, now)) sender = *rewritten;
+  }
+  body = data;
+  if (seal) {
+    dns::Resolver* r = resolver_of(w);
+    auth::arc::ChainStatus cv = auth::arc::ChainStatus::kNone;
+    if (r && auth::arc::highest_instance(data) > 0) {
+      auto t = auth::arc::validate(data, *r, {});
+      cv = dns::run(*r, t).cv;
+    }
+    auth::arc::SealOptions so{.domain = seal->first, .selector = seal->second.selector, .key = seal->second.key.get(),
+                              .authserv_id = s.hostname,
+                              .results = auth::arc::collect_results(data, s.hostname), .cv = cv};
+    auto set = auth::arc::seal(data, so);
+    if (set) {
+      body = *set + data;
+    } else {
+      base::log_warn("arc_seal_failed", {{"queue_id", m.id}, {"error", set.error().message()}});
+    }
+  }
+  q::NewMessage n;
+  n.id = q::make_queue_id();
+  n.envelope.sender = sender;
+  for (const std::string& f : to) n.envelope.recipients.push_back({.address = f});
+  n.envelope.body = m.envelope.body;
+  n.envelope.smtputf8 = m.envelope.smtputf8;
+  n.envelope.listener = "forward";
+  n.data = body;
+  return n;
+}
+
 awaitable<void> Runner::Impl::attempt(q::Message m) {
   auto s = settings;
   const std::string id = m.id;
@@ -535,7 +588,6 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
   } else if (routing::hop_count(*data) > routing::kMaxHops) {
     stop = "554 5.4.6 mail loop: more than " + std::to_string(routing::kMaxHops) + " Received: fields";
   }
-  std::vector<std::string> forwards;
   std::map<size_t, std::string> tls_notes;  // per recipient index, for the log
   if (!stop.empty()) {
     for (size_t i : pending) outcomes.push_back({i, q::RecipientStatus::kFailed, stop, ""});
@@ -578,11 +630,14 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
         struct LocalOut {
           std::vector<q::Queue::Outcome> outcomes;
           std::vector<std::string> forwards;
+          std::string forward_id;  // the re-queued copy, "" if none
         };
         std::string sender = m.envelope.sender.empty() ? "<>" : m.envelope.sender;
         std::vector<std::string> addresses;
         for (size_t i : local_rcpts) addresses.push_back(m.envelope.recipients[i].address);
-        std::function<LocalOut(Worker&)> deliver_job = [this, data, sender, addresses, local_rcpts](Worker& w) {
+        const q::Message* msg = &m;
+        auto seal = seal_key(*s);
+        std::function<LocalOut(Worker&)> deliver_job = [this, s, data, sender, addresses, local_rcpts, msg, now, seal](Worker& w) {
           LocalOut lo;
           store::Store* st = store_of(w);
           for (size_t k = 0; k < addresses.size(); ++k) {
@@ -600,11 +655,38 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
               lo.outcomes.push_back({local_rcpts[k], routing::status_for_code(e.smtp_code()), reply, ""});
             }
           }
+          if (!st) return lo;
+          // Recorded at once, with the copy for outside addresses of aliases, in the same
+          // job: a crash later in the attempt must not store these again (postern-queue(7)).
+          std::vector<q::Queue::Outcome> done;
+          for (const auto& o : lo.outcomes) {
+            if (o.status == q::RecipientStatus::kDelivered &&
+                !routing::wants_success_dsn(msg->envelope, msg->envelope.recipients[o.index])) {
+              done.push_back(o);
+            }
+          }
+          std::string body;
+          std::vector<q::NewMessage> copies;
+          if (!lo.forwards.empty()) {
+            copies.push_back(forward_copy(w, *s, *msg, *data, lo.forwards, now, seal, body));
+            lo.forward_id = copies.back().id;
+          }
+          if (!done.empty() || !copies.empty()) {
+            auto rec = q::Queue(*st).record(msg->id, owner, done, copies);
+            if (!rec) {
+              base::log_error(rec.error(), {{"queue_id", msg->id}, {"event", "record_failed"}});
+              lo.forward_id.clear();
+            }
+          }
           return lo;
         };
         LocalOut lo = co_await blocking<LocalOut>(std::move(deliver_job));
         for (auto& o : lo.outcomes) outcomes.push_back(std::move(o));
-        forwards = std::move(lo.forwards);
+        if (!lo.forward_id.empty()) {
+          ++stats.forwarded;
+          base::log_info("forwarded", {{"queue_id", id}, {"new_id", lo.forward_id},
+                                       {"recipients", std::to_string(lo.forwards.size())}});
+        }
       }
       // DKIM: our users' mail and our own reports, signed for the From: domain.
       std::shared_ptr<const std::string> outgoing = data;
@@ -621,10 +703,33 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
           }
         }
       }
+      size_t left = groups.size();
       for (auto& [key, g] : groups) {
         routing::Route route = g.first;
         std::vector<size_t> idx = g.second;
         auto got = co_await deliver_remote(route, m, std::move(idx), outgoing, tls_notes);
+        if (--left > 0) {
+          // More destinations follow: what this one took is recorded now, so a crash
+          // during the next does not send it here again (postern-queue(7)).
+          std::vector<q::Queue::Outcome> done;
+          for (const auto& o : got) {
+            if (o.status == q::RecipientStatus::kDelivered &&
+                !routing::wants_success_dsn(m.envelope, m.envelope.recipients[o.index])) {
+              done.push_back(o);
+            }
+          }
+          if (!done.empty()) {
+            std::string who = owner;
+            std::function<base::Status(Worker&)> rec = [this, id, who, done](Worker& w) -> base::Status {
+              store::Store* st = store_of(w);
+              if (!st) return Error::temporary(w.error);
+              return q::Queue(*st).record(id, who, done);
+            };
+            if (auto r = co_await blocking<base::Status>(std::move(rec)); !r) {
+              base::log_error(r.error(), {{"queue_id", id}, {"event", "record_failed"}});
+            }
+          }
+        }
         for (auto& o : got) outcomes.push_back(std::move(o));
       }
     }
@@ -692,55 +797,6 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
       a.delay_warned = true;
     }
   }
-  // Forwarding to outside addresses of aliases: a new message, SRS sender, ARC-sealed.
-  if (!forwards.empty()) {
-    std::string sender = m.envelope.sender;
-    if (!s->srs.domain.empty() && !s->srs.secrets.empty() && !sender.empty()) {
-      mail::srs::Options so{.secrets = s->srs.secrets, .max_age_days = s->srs.max_age_days, .domain = s->srs.domain};
-      if (auto rewritten = mail::srs::forward(sender, so, now)) sender = *rewritten;
-    }
-    std::string sealed = *data;
-    std::string seal_domain = !s->srs.domain.empty() ? mail::to_lower(s->srs.domain) : std::string();
-    auto k = seal_domain.empty() ? dkim.begin() : dkim.find(seal_domain);
-    if (k != dkim.end()) {
-      auto key = k->second;
-      std::string dom = k->first;
-      std::string host = s->hostname;
-      std::function<base::Result<std::string>(Worker&)> seal_job = [this, data, key, dom, host](Worker& w) -> base::Result<std::string> {
-        dns::Resolver* r = resolver_of(w);
-        auth::arc::ChainStatus cv = auth::arc::ChainStatus::kNone;
-        if (r && auth::arc::highest_instance(*data) > 0) {
-          auto t = auth::arc::validate(*data, *r, {});
-          cv = dns::run(*r, t).cv;
-        }
-        auth::arc::SealOptions so{.domain = dom, .selector = key.selector, .key = key.key.get(),
-                                  .authserv_id = host,
-                                  .results = auth::arc::collect_results(*data, host), .cv = cv};
-        auto set = auth::arc::seal(*data, so);
-        if (!set) return set.error();
-        return *set + *data;
-      };
-      auto got = co_await blocking<base::Result<std::string>>(std::move(seal_job));
-      if (got) {
-        sealed = std::move(*got);
-      } else {
-        base::log_warn("arc_seal_failed", {{"queue_id", id}, {"error", got.error().message()}});
-      }
-    }
-    bodies.push_back(std::move(sealed));
-    q::NewMessage n;
-    n.id = q::make_queue_id();
-    n.envelope.sender = sender;
-    for (const std::string& f : forwards) n.envelope.recipients.push_back({.address = f});
-    n.envelope.body = m.envelope.body;
-    n.envelope.smtputf8 = m.envelope.smtputf8;
-    n.envelope.listener = "forward";
-    n.data = bodies.back();
-    base::log_info("forwarded", {{"queue_id", id}, {"new_id", n.id}, {"from", sender},
-                                 {"recipients", std::to_string(forwards.size())}});
-    a.enqueue.push_back(std::move(n));
-    ++stats.forwarded;
-  }
   a.outcomes = std::move(outcomes);
   std::string who = owner;
   std::function<base::Status(Worker&)> finish_job = [this, id, who, now, &a](Worker& w) -> base::Status {
@@ -774,7 +830,9 @@ awaitable<void> Runner::Impl::reap_idle(bool all) {
 awaitable<void> Runner::Impl::renew_leases() {
   renew_timer = std::make_unique<asio::steady_timer>(io);
   for (;;) {
-    renew_timer->expires_after(settings->lease / 3);
+    // A third of the lease, in milliseconds (a lease of 2s must not renew in a busy loop).
+    auto every = std::chrono::duration_cast<std::chrono::milliseconds>(settings->lease) / 3;
+    renew_timer->expires_after(std::max(every, std::chrono::milliseconds(200)));
     boost::system::error_code ec;
     co_await renew_timer->async_wait(asio::redirect_error(use_awaitable, ec));
     if (stopping && inflight.empty()) co_return;
@@ -853,43 +911,28 @@ awaitable<void> Runner::Impl::work(bool once) {
   if (count_timer) count_timer->cancel();
 }
 
-awaitable<void> Runner::Impl::watch_signals(base::ServiceSignals& signals) {
-  asio::posix::stream_descriptor sd(io, ::dup(signals.fd()));
-  for (;;) {
-    boost::system::error_code ec;
-    co_await sd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return;
-    while (auto ev = signals.next()) {
-      switch (*ev) {
-        case base::ServiceEvent::kReload: {
-          if (!reload) break;
-          auto next = reload();
-          if (!next) {
-            base::log_warn("reload_failed", {{"error", next.error().message()}});
-            break;
-          }
-          auto keep = settings;
-          settings = std::make_shared<const Settings>(std::move(*next));
-          if (auto st = load_keys(); !st) {
-            settings = keep;
-            (void)load_keys();
-            base::log_warn("reload_failed", {{"error", st.error().message()}});
-            break;
-          }
-          base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
-          break;
-        }
-        case base::ServiceEvent::kDrain:
-          stopping = true;
-          if (wake) wake->cancel();
-          base::log_info("draining", {{"attempts", std::to_string(inflight.size())}});
-          co_return;
-        case base::ServiceEvent::kReopenLogs:
-          (void)base::log_reopen();
-          break;
-      }
-    }
+void Runner::Impl::reload_settings() {
+  if (!reload) return;
+  auto next = reload();
+  if (!next) {
+    base::log_warn("reload_failed", {{"error", next.error().message()}});
+    return;
   }
+  auto keep = settings;
+  settings = std::make_shared<const Settings>(std::move(*next));
+  if (auto st = load_keys(); !st) {
+    settings = keep;
+    (void)load_keys();
+    base::log_warn("reload_failed", {{"error", st.error().message()}});
+    return;
+  }
+  base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
+}
+
+void Runner::Impl::start_drain() {
+  stopping = true;
+  if (wake) wake->cancel();
+  base::log_info("draining", {{"attempts", std::to_string(inflight.size())}});
 }
 
 std::string Runner::Impl::metrics() const {
@@ -977,7 +1020,9 @@ base::Status Runner::run(std::vector<base::InheritedSocket> inherited) {
     asio::co_spawn(m.io, serve_metrics(*m.metrics_acceptor, [&m] { return m.metrics(); }), asio::detached);
     asio::co_spawn(m.io, m.count_queue(), asio::detached);
   }
-  asio::co_spawn(m.io, m.watch_signals(signals), asio::detached);
+  asio::co_spawn(m.io,
+                 watch_signals(m.io, signals, [&m] { m.reload_settings(); }, [&m] { m.start_drain(); }),
+                 asio::detached);
   asio::co_spawn(m.io, m.work(false), asio::detached);
   asio::co_spawn(m.io, m.renew_leases(), asio::detached);
   if (auto st = base::notify_ready(); !st) base::log_warn("notify_failed", {{"error", st.error().message()}});

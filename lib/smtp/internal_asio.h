@@ -133,7 +133,7 @@ struct Server::Impl {
   std::string metrics() const;
   awaitable<void> accept_loop(asio::ip::tcp::acceptor& a, ListenerSpec l);
   awaitable<void> local_accept_loop(asio::local::stream_protocol::acceptor& a, ListenerSpec l);
-  awaitable<void> watch_signals();
+  void reload_settings();  // SIGHUP: the new settings, or a warning and the old ones
   void start_drain();
 };
 

@@ -14,7 +14,7 @@
 
 #include "base/log.h"
 #include "smtp/internal_asio.h"
-#include "smtp/metrics_asio.h"
+#include "smtp/service_asio.h"
 
 namespace postern::smtp {
 namespace {
@@ -480,45 +480,24 @@ void Server::Impl::start_drain() {
   }, asio::detached);
 }
 
-awaitable<void> Server::Impl::watch_signals() {
-  base::ServiceSignals& signals = *this->signals;
-  asio::posix::stream_descriptor sd(io, ::dup(signals.fd()));
-  for (;;) {
-    boost::system::error_code ec;
-    co_await sd.async_wait(asio::posix::stream_descriptor::wait_read,
-                           asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return;
-    while (auto ev = signals.next()) {
-      switch (*ev) {
-        case base::ServiceEvent::kReload: {
-          if (!reload) break;
-          auto next = reload();
-          if (!next) {
-            base::log_warn("reload_failed", {{"error", next.error().message()}});
-            break;
-          }
-          auto keep_tls = tls;
-          if (auto st = load_tls(*next); !st) {
-            tls = keep_tls;
-            base::log_warn("reload_failed", {{"error", st.error().message()}});
-            break;
-          }
-          old_settings.push_back(settings);
-          recipients.clear();  // relay domains may have changed
-          settings = std::make_shared<const Settings>(std::move(*next));
-          workers->set_settings(settings.get());
-          base::log_info("reloaded", {{"filters", std::to_string(settings->filters.size())}});
-          break;
-        }
-        case base::ServiceEvent::kDrain:
-          start_drain();
-          co_return;
-        case base::ServiceEvent::kReopenLogs:
-          (void)base::log_reopen();
-          break;
-      }
-    }
+void Server::Impl::reload_settings() {
+  if (!reload) return;
+  auto next = reload();
+  if (!next) {
+    base::log_warn("reload_failed", {{"error", next.error().message()}});
+    return;
   }
+  auto keep_tls = tls;
+  if (auto st = load_tls(*next); !st) {
+    tls = keep_tls;
+    base::log_warn("reload_failed", {{"error", st.error().message()}});
+    return;
+  }
+  old_settings.push_back(settings);
+  recipients.clear();  // relay domains may have changed
+  settings = std::make_shared<const Settings>(std::move(*next));
+  workers->set_settings(settings.get());
+  base::log_info("reloaded", {{"filters", std::to_string(settings->filters.size())}});
 }
 
 Server::Server(Settings settings, StoreOpener open_store, Reloader reload)
@@ -553,7 +532,9 @@ base::Status Server::run(std::vector<base::InheritedSocket> inherited) {
   Impl& m = *impl_;
   // Before any thread starts, so every thread inherits the blocked signal mask.
   m.signals = std::make_unique<base::ServiceSignals>();
-  asio::co_spawn(m.io, m.watch_signals(), asio::detached);
+  asio::co_spawn(m.io,
+                 watch_signals(m.io, *m.signals, [&m] { m.reload_settings(); }, [&m] { m.start_drain(); }),
+                 asio::detached);
   for (const ListenerSpec& l : m.settings->listeners) {
     auto it = std::find_if(inherited.begin(), inherited.end(),
                            [&](const base::InheritedSocket& s) { return s.name == l.name; });

@@ -460,6 +460,38 @@ Status Queue::unlease(std::string_view id, std::string_view owner) {
   return {};
 }
 
+Status Queue::record(std::string_view id, std::string_view owner,
+                     const std::vector<Outcome>& delivered, const std::vector<NewMessage>& enqueue) {
+  for (const NewMessage& m : enqueue) {
+    if (auto st = check_message(m); !st) return st;
+  }
+  for (const Outcome& o : delivered) {
+    if (!valid_text(o.reply) || !valid_text(o.remote_mta)) {
+      return Error::bad_data("queue message " + std::string(id) +
+                             ": a reply is not valid UTF-8 text on one line");
+    }
+  }
+  const int64_t now = now_unix();
+  return with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
+    auto held = tx.query("SELECT 1 FROM queue_message WHERE id = ? AND lease_owner = ?",
+                         {Value(id), Value(owner)});
+    if (!held) return held.error();
+    if (held->empty()) return lease_lost(id);
+    for (const Outcome& o : delivered) {
+      auto u = tx.exec(
+          "UPDATE queue_recipient SET status = ?, last_reply = ?, remote_mta = ? WHERE "
+          "queue_id = ? AND idx = ?",
+          {Value(status_name(o.status)), Value(o.reply), Value(o.remote_mta), Value(id),
+           Value(static_cast<int64_t>(o.index))});
+      if (!u) return u.error();
+    }
+    for (const NewMessage& m : enqueue) {
+      if (auto st = insert_message(tx, m, now); !st) return st;
+    }
+    return {};
+  });
+}
+
 Status Queue::finish(std::string_view id, std::string_view owner, int64_t now,
                      const Attempt& attempt) {
   for (const NewMessage& m : attempt.enqueue) {

@@ -159,6 +159,13 @@ class Queue {
     // never marked failed without its bounce, nor bounced twice. Views must stay valid.
     std::vector<NewMessage> enqueue;
   };
+  // Records recipients delivered during an attempt, at once (and what they made: the
+  // copies an alias forwards), so a crash later in the attempt does not deliver them
+  // again; the rest of the attempt is recorded by finish(). Only while `owner` holds the
+  // lease (else Error::temporary, "lease lost").
+  base::Status record(std::string_view id, std::string_view owner,
+                      const std::vector<Outcome>& delivered,
+                      const std::vector<NewMessage>& enqueue = {});
   // Records an attempt under a lease: the outcomes, attempts + 1, the next due time, the
   // lease released, and `enqueue`; a message with nothing pending left is removed. All in
   // one transaction, and only while `owner` still holds the lease (else Error::temporary,

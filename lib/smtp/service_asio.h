@@ -1,7 +1,9 @@
-// The Prometheus endpoint of a daemon on Boost.Asio (smtp-listen, queue-run): GET /metrics
-// (or /) on a loopback address answers the text exposition format, anything else 404.
-// Only *_asio.cpp files include this.
+// The service contract of lib/base for daemons on Boost.Asio (smtp-listen, queue-run): the
+// signals (SIGHUP reload, SIGTERM drain, SIGUSR1 reopen the log) on the event loop, and
+// the Prometheus endpoint: GET /metrics (or /) on a loopback address answers the text
+// exposition format, anything else 404. Only *_asio.cpp files include this.
 //
+//   asio::co_spawn(io, smtp::watch_signals(io, signals, on_reload, on_drain), asio::detached);
 //   auto a = smtp::listen_metrics(io, "127.0.0.1:9125");   // Error::config when it cannot bind
 //   asio::co_spawn(io, smtp::serve_metrics(**a, [&] { return render(); }), asio::detached);
 #pragma once
@@ -13,8 +15,15 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/service.h"
 
 namespace postern::smtp {
+
+// Runs on_reload for SIGHUP and reopens the log for SIGUSR1, until SIGTERM/SIGINT: then
+// on_drain runs and the coroutine ends.
+boost::asio::awaitable<void> watch_signals(boost::asio::io_context& io, base::ServiceSignals& signals,
+                                           std::function<void()> on_reload,
+                                           std::function<void()> on_drain);
 
 // "host:port" or "[v6]:port" → an endpoint (Error::config otherwise).
 base::Result<boost::asio::ip::tcp::endpoint> parse_endpoint(const std::string& address);

@@ -1,7 +1,11 @@
-// The Prometheus endpoint shared by the Asio daemons (metrics_asio.h).
-#include "smtp/metrics_asio.h"
+// The service contract on Asio, shared by the daemons (service_asio.h).
+#include "smtp/service_asio.h"
+
+#include <unistd.h>
 
 #include <chrono>
+
+#include "base/log.h"
 
 namespace postern::smtp {
 
@@ -9,6 +13,29 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
+
+awaitable<void> watch_signals(asio::io_context& io, base::ServiceSignals& signals,
+                              std::function<void()> on_reload, std::function<void()> on_drain) {
+  asio::posix::stream_descriptor sd(io, ::dup(signals.fd()));
+  for (;;) {
+    boost::system::error_code ec;
+    co_await sd.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    while (auto ev = signals.next()) {
+      switch (*ev) {
+        case base::ServiceEvent::kReload:
+          if (on_reload) on_reload();
+          break;
+        case base::ServiceEvent::kDrain:
+          if (on_drain) on_drain();
+          co_return;
+        case base::ServiceEvent::kReopenLogs:
+          (void)base::log_reopen();
+          break;
+      }
+    }
+  }
+}
 
 base::Result<tcp::endpoint> parse_endpoint(const std::string& address) {
   std::string host, port;
