@@ -746,7 +746,8 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
   }
   // DSNs.
   q::Queue::Attempt a;
-  a.next_attempt = routing::next_attempt(s->retry, m.attempts + 1, now);
+  // The wait runs from the end of this attempt, however long its deliveries took.
+  a.next_attempt = routing::next_attempt(s->retry, m.attempts + 1, unix_now());
   std::deque<std::string> bodies;  // the views in a.enqueue point here
   auto report = [&](std::vector<mail::dsn::RecipientReport> rr, const char* what) {
     mail::dsn::Report rep;
@@ -853,6 +854,7 @@ awaitable<void> Runner::Impl::renew_leases() {
 
 awaitable<void> Runner::Impl::work(bool once) {
   wake = std::make_unique<asio::steady_timer>(io);
+  std::set<std::string> attempted;  // --once: each message at most once per pass
   for (;;) {
     if (stopping) break;
     size_t room = settings->batch > inflight.size() ? settings->batch - inflight.size() : 0;
@@ -873,6 +875,33 @@ awaitable<void> Runner::Impl::work(bool once) {
       } else {
         claimed = std::move(*got);
       }
+    }
+    if (once) {
+      // A message deferred earlier in this pass may be due again already (a short retry
+      // step): it goes back untouched, and the pass ends when nothing new is due.
+      std::vector<std::string> again;
+      std::vector<q::Message> fresh;
+      for (q::Message& m : claimed) {
+        if (attempted.insert(m.id).second) {
+          fresh.push_back(std::move(m));
+        } else {
+          again.push_back(m.id);
+        }
+      }
+      if (!again.empty()) {
+        std::string who = owner;
+        std::function<int(Worker&)> give_back = [this, who, again](Worker& w) {
+          if (store::Store* st = store_of(w)) {
+            q::Queue queue(*st);
+            for (const auto& id : again) (void)queue.unlease(id, who);
+          }
+          return 0;
+        };
+        (void)co_await blocking<int>(std::move(give_back));
+      }
+      bool only_repeats = fresh.empty() && !claimed.empty();
+      claimed = std::move(fresh);
+      if (only_repeats && inflight.empty()) break;
     }
     for (q::Message& m : claimed) {
       inflight.insert(m.id);
