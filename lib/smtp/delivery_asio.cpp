@@ -11,11 +11,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "auth/arc.h"
 #include "auth/dkim.h"
@@ -88,6 +91,70 @@ class Gate {
   std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
 };
 
+// Group commit of attempts' final records: attempts that end while a commit runs go into
+// the next one together (one fsync), on a thread with its own Store.
+class Finisher {
+ public:
+  using Done = std::function<void(base::Status)>;
+  explicit Finisher(std::function<base::Result<std::unique_ptr<store::Store>>()> open)
+      : open_(std::move(open)), thread_([this] { run(); }) {}
+  ~Finisher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // `attempt` and the strings stay valid until `done` has run.
+  void submit(q::Queue::Finish f, Done done) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.push_back({f, std::move(done)});
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  struct Item {
+    q::Queue::Finish finish;
+    Done done;
+  };
+  void run() {
+    std::unique_ptr<store::Store> store;
+    for (;;) {
+      std::vector<Item> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+        if (pending_.empty()) return;
+        while (!pending_.empty() && batch.size() < 256) {
+          batch.push_back(std::move(pending_.front()));
+          pending_.pop_front();
+        }
+      }
+      std::vector<base::Status> out;
+      if (!store) {
+        auto s = open_();
+        if (s) store = std::move(*s);
+        else out.assign(batch.size(), base::Status(s.error()));
+      }
+      if (store) {
+        std::vector<q::Queue::Finish> items;
+        for (const Item& i : batch) items.push_back(i.finish);
+        out = q::Queue(*store).finish_many(items);
+      }
+      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(out[i]);
+    }
+  }
+  std::function<base::Result<std::unique_ptr<store::Store>>()> open_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> pending_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 // The one-line reply recorded for a recipient when no server reply says it better (the
 // client's reasons name the peer already).
 std::string failure_text(const client::Failure& f, const std::string& where) {
@@ -152,6 +219,7 @@ struct Runner::Impl {
   Reloader reload;
   asio::io_context io;
   std::unique_ptr<ThreadPool<Worker>> pool;
+  std::unique_ptr<Finisher> finisher;
   std::string owner;
   std::shared_ptr<mta_sts::MemoryPolicyCache> sts_cache = std::make_shared<mta_sts::MemoryPolicyCache>();
   std::map<std::string, LoadedKey> dkim;  // by domain
@@ -800,12 +868,21 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
   }
   a.outcomes = std::move(outcomes);
   std::string who = owner;
-  std::function<base::Status(Worker&)> finish_job = [this, id, who, now, &a](Worker& w) -> base::Status {
-    store::Store* st = store_of(w);
-    if (!st) return Error::temporary(w.error);
-    return q::Queue(*st).finish(id, who, now, a);
+  q::Queue::Finish item{id, who, now, &a};
+  auto ex = co_await asio::this_coro::executor;
+  // Named, not a temporary: GCC 12 destroys temporaries inside co_await twice.
+  auto init = [this, ex, item](auto handler) mutable {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(io.get_executor());
+    finisher->submit(item, [ex, h, work](base::Status st) {
+      asio::post(ex, [h, work, st]() mutable {
+        std::move(*h)(st);
+        work->reset();
+      });
+    });
   };
-  base::Status fin = co_await blocking<base::Status>(std::move(finish_job));
+  base::Status fin = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(base::Status)>(
+      std::move(init), use_awaitable);
   if (!fin) {
     // The outcomes are not recorded: a delivered recipient will be tried again (the
     // window postern-queue(7) documents), nothing is lost.
@@ -1027,10 +1104,12 @@ base::Result<RunStats> Runner::run_once() {
   Impl& m = *impl_;
   if (auto st = m.load_keys(); !st) return st.error();
   m.pool = std::make_unique<ThreadPool<Worker>>(4);
+  m.finisher = std::make_unique<Finisher>(m.open_store);
   m.total = std::make_unique<Gate>(std::max(1, m.settings->max_connections));
   asio::co_spawn(m.io, m.work(true), asio::detached);
   asio::co_spawn(m.io, m.renew_leases(), asio::detached);
   m.io.run();
+  m.finisher.reset();
   m.pool.reset();
   return m.stats;
 }
@@ -1041,6 +1120,7 @@ base::Status Runner::run(std::vector<base::InheritedSocket> inherited) {
   if (auto st = m.load_keys(); !st) return st;
   base::ServiceSignals signals;  // before any thread starts: they inherit the mask
   m.pool = std::make_unique<ThreadPool<Worker>>(4);
+  m.finisher = std::make_unique<Finisher>(m.open_store);
   m.total = std::make_unique<Gate>(std::max(1, m.settings->max_connections));
   if (!m.settings->metrics_address.empty()) {
     auto a = listen_metrics(m.io, m.settings->metrics_address);
@@ -1057,6 +1137,7 @@ base::Status Runner::run(std::vector<base::InheritedSocket> inherited) {
   if (auto st = base::notify_ready(); !st) base::log_warn("notify_failed", {{"error", st.error().message()}});
   base::log_info("started", {{"owner", m.owner}});
   m.io.run();
+  m.finisher.reset();
   m.pool.reset();
   base::log_info("stopped", {{"attempts", std::to_string(m.stats.attempts)}});
   return {};

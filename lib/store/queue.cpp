@@ -492,44 +492,92 @@ Status Queue::record(std::string_view id, std::string_view owner,
   });
 }
 
-Status Queue::finish(std::string_view id, std::string_view owner, int64_t now,
-                     const Attempt& attempt) {
+namespace {
+
+Status check_attempt(std::string_view id, const Queue::Attempt& attempt) {
   for (const NewMessage& m : attempt.enqueue) {
     if (auto st = check_message(m); !st) return st;
   }
-  for (const Outcome& o : attempt.outcomes) {
+  for (const Queue::Outcome& o : attempt.outcomes) {
     if (!valid_text(o.reply) || !valid_text(o.remote_mta)) {
       return Error::bad_data("queue message " + std::string(id) +
                              ": a reply is not valid UTF-8 text on one line");
     }
   }
-  return with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
-    auto n = tx.exec(
-        "UPDATE queue_message SET attempts = attempts + 1, last_attempt = ?, next_attempt = ?, "
-        "lease_owner = NULL, lease_until = NULL, bounce = 0, delay_warned = CASE WHEN ? = 1 "
-        "THEN 1 ELSE delay_warned END WHERE id = ? AND lease_owner = ?",
-        {Value(now), Value(attempt.next_attempt), Value(attempt.delay_warned ? 1 : 0), Value(id),
-         Value(owner)});
-    if (!n) return n.error();
-    if (*n == 0) return lease_lost(id);
-    for (const Outcome& o : attempt.outcomes) {
-      auto u = tx.exec(
-          "UPDATE queue_recipient SET status = ?, last_reply = ?, remote_mta = ? WHERE "
-          "queue_id = ? AND idx = ?",
-          {Value(status_name(o.status)), Value(o.reply), Value(o.remote_mta), Value(id),
-           Value(static_cast<int64_t>(o.index))});
-      if (!u) return u.error();
+  return {};
+}
+
+// One attempt's records inside the caller's transaction; lease_lost() (with nothing
+// written) when `owner` no longer holds the lease.
+Status finish_in(Db& tx, std::string_view id, std::string_view owner, int64_t now,
+                 const Queue::Attempt& attempt) {
+  auto n = tx.exec(
+      "UPDATE queue_message SET attempts = attempts + 1, last_attempt = ?, next_attempt = ?, "
+      "lease_owner = NULL, lease_until = NULL, bounce = 0, delay_warned = CASE WHEN ? = 1 "
+      "THEN 1 ELSE delay_warned END WHERE id = ? AND lease_owner = ?",
+      {Value(now), Value(attempt.next_attempt), Value(attempt.delay_warned ? 1 : 0), Value(id),
+       Value(owner)});
+  if (!n) return n.error();
+  if (*n == 0) return lease_lost(id);
+  for (const Queue::Outcome& o : attempt.outcomes) {
+    auto u = tx.exec(
+        "UPDATE queue_recipient SET status = ?, last_reply = ?, remote_mta = ? WHERE "
+        "queue_id = ? AND idx = ?",
+        {Value(status_name(o.status)), Value(o.reply), Value(o.remote_mta), Value(id),
+         Value(static_cast<int64_t>(o.index))});
+    if (!u) return u.error();
+  }
+  for (const NewMessage& m : attempt.enqueue) {
+    if (auto st = insert_message(tx, m, now); !st) return st;
+  }
+  auto pending = tx.query(
+      "SELECT count(*) FROM queue_recipient WHERE queue_id = ? AND status = 'pending'",
+      {Value(id)});
+  if (!pending) return pending.error();
+  if (!pending->empty() && (*pending)[0].i64(0) == 0) return delete_message(tx, id);
+  return {};
+}
+
+bool is_lease_lost(const Status& st) {
+  return !st && st.error().message().starts_with("lease lost");
+}
+
+}  // namespace
+
+Status Queue::finish(std::string_view id, std::string_view owner, int64_t now,
+                     const Attempt& attempt) {
+  Finish f{id, owner, now, &attempt};
+  return finish_many(std::span<const Finish>(&f, 1))[0];
+}
+
+std::vector<Status> Queue::finish_many(std::span<const Finish> items) {
+  std::vector<Status> out(items.size());
+  std::vector<bool> valid(items.size(), true);
+  for (size_t i = 0; i < items.size(); ++i) {
+    out[i] = check_attempt(items[i].id, *items[i].attempt);
+    valid[i] = static_cast<bool>(out[i]);
+  }
+  Status all = with_transaction(store_.db(), Access::kWrite, [&](Db& tx) -> Status {
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!valid[i]) continue;
+      const Finish& f = items[i];
+      Status st = finish_in(tx, f.id, f.owner, f.now, *f.attempt);
+      if (!st && !is_lease_lost(st)) return st;  // the transaction fails, for all
+      out[i] = st;
     }
-    for (const NewMessage& m : attempt.enqueue) {
-      if (auto st = insert_message(tx, m, now); !st) return st;
-    }
-    auto pending = tx.query(
-        "SELECT count(*) FROM queue_recipient WHERE queue_id = ? AND status = 'pending'",
-        {Value(id)});
-    if (!pending) return pending.error();
-    if (!pending->empty() && (*pending)[0].i64(0) == 0) return delete_message(tx, id);
     return {};
   });
+  if (!all && items.size() > 1 && !all.error().temporary()) {
+    // One bad item (a DSN that cannot be stored) must not fail its neighbours: each alone.
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (valid[i]) out[i] = finish(items[i].id, items[i].owner, items[i].now, *items[i].attempt);
+    }
+  } else if (!all) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (valid[i]) out[i] = all;
+    }
+  }
+  return out;
 }
 
 Result<Queue::Counts> Queue::counts() {

@@ -172,6 +172,16 @@ class Queue {
   // "lease lost", and nothing is written).
   base::Status finish(std::string_view id, std::string_view owner, int64_t now,
                       const Attempt& attempt);
+  // Several attempts' finish() in one transaction (group commit: one fsync for all). Each
+  // item gets its own Status: ok, or the "lease lost" error (nothing written for it). An
+  // error of the transaction itself (the database gone) fails every item alike.
+  struct Finish {
+    std::string_view id;
+    std::string_view owner;
+    int64_t now = 0;
+    const Attempt* attempt = nullptr;
+  };
+  std::vector<base::Status> finish_many(std::span<const Finish> items);
 
   struct Counts {
     uint64_t active = 0;

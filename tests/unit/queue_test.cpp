@@ -714,6 +714,45 @@ TEST_P(QueueTest, FinishRecordsOutcomesAndRemovesWhatIsSettled) {
   EXPECT_EQ(count("SELECT count(*) FROM queue_recipient WHERE queue_id = '" + id + "'"), 0);
 }
 
+TEST_P(QueueTest, FinishManyCommitsTogetherAndALostLeaseSpoilsOnlyItsOwn) {
+  const int64_t now = 2000000000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(make_queue_id());
+    ASSERT_TRUE(enqueue_one(ids.back(), simple_envelope("a@b.example", {"c@d.example"}), "m"));
+  }
+  auto got = queue_->claim("w", now, now + 60, 10);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 3u);
+  // The second message's lease is taken over meanwhile.
+  ASSERT_TRUE(store_->db().exec("UPDATE queue_message SET lease_owner = 'other' WHERE id = ?",
+                                {Value(ids[1])}));
+  Queue::Attempt done;
+  done.outcomes.push_back({.index = 0, .status = RecipientStatus::kDelivered, .reply = "250 ok"});
+  Queue::Attempt later;
+  later.outcomes.push_back({.index = 0, .status = RecipientStatus::kPending, .reply = "451 later"});
+  later.next_attempt = now + 600;
+  std::vector<Queue::Finish> items = {{ids[0], "w", now + 1, &done},
+                                      {ids[1], "w", now + 1, &done},
+                                      {ids[2], "w", now + 1, &later}};
+  auto out = queue_->finish_many(items);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0]);
+  ASSERT_FALSE(out[1]);
+  EXPECT_NE(out[1].error().message().find("lease lost"), std::string::npos);
+  EXPECT_TRUE(out[2]);
+  EXPECT_FALSE(*queue_->get(ids[0]));  // delivered: gone
+  auto second = queue_->get(ids[1]);   // untouched
+  ASSERT_TRUE(second && *second);
+  EXPECT_EQ((*second)->attempts, 0);
+  EXPECT_EQ((*second)->envelope.recipients[0].status, RecipientStatus::kPending);
+  auto third = queue_->get(ids[2]);
+  ASSERT_TRUE(third && *third);
+  EXPECT_EQ((*third)->attempts, 1);
+  EXPECT_EQ((*third)->next_attempt, now + 600);
+  EXPECT_EQ((*third)->envelope.recipients[0].last_reply, "451 later");
+}
+
 TEST_P(QueueTest, RetryFlushBounceAndUnlease) {
   const int64_t now = 2000000000;
   const std::string a = make_queue_id(), b = make_queue_id();
