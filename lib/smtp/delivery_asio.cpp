@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -31,10 +30,10 @@
 #include "mail/srs.h"
 #include "smtp/client_asio.h"
 #include "smtp/delivery.h"
-#include "smtp/service_asio.h"
 #include "smtp/mta_sts.h"
 #include "smtp/mx.h"
 #include "smtp/pool_asio.h"
+#include "smtp/service_asio.h"
 #include "store/local_delivery.h"
 #include "store/queue.h"
 

@@ -337,6 +337,14 @@ class PgDb final : public Db {
     // Whatever happened, the transaction is over (a failed COMMIT rolls back).
     in_tx_ = false;
     tx_lost_ = false;
+    if (!st && PQstatus(conn_) != CONNECTION_OK) {
+      // The connection died during COMMIT: the server may have committed before it went
+      // (an immediate shutdown writes the commit record, then drops us). Not retryable —
+      // running the transaction again could store it twice; the caller reports a
+      // temporary failure and whoever retries later must expect it may be there already.
+      return base::Error::temporary("the outcome of COMMIT on " + describe_ +
+                                    " is unknown: " + st.error().message());
+    }
     if (!st) return st.error();
     // COMMIT of a transaction that already failed succeeds and says ROLLBACK.
     if (std::strcmp(PQcmdStatus(res.get()), "ROLLBACK") == 0) {
