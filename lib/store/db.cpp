@@ -132,6 +132,18 @@ std::optional<int64_t> Row::opt_i64(size_t i) const {
 
 std::optional<std::string> Row::opt_str(size_t i) const { return cols_.at(i); }
 
+std::optional<Engine> engine_of_url(std::string_view url) {
+  if (starts_with(url, "sqlite:")) return Engine::kSqlite;
+  if (starts_with(url, "postgresql://") || starts_with(url, "postgres://") ||
+      url.find('=') != std::string_view::npos) {
+    return Engine::kPostgres;
+  }
+  for (std::string_view s : {".db", ".sqlite", ".sqlite3"}) {
+    if (url.size() >= s.size() && url.substr(url.size() - s.size()) == s) return Engine::kSqlite;
+  }
+  return std::nullopt;
+}
+
 base::Result<std::unique_ptr<Db>> open_db(const std::string& url, const DbOptions& options) {
   auto has_prefix = [&](std::string_view p) { return starts_with(url, p); };
   if (has_prefix("sqlite:")) {

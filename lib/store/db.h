@@ -136,6 +136,8 @@ struct DbOptions {
 
 // Opens "sqlite:PATH" (or a bare path ending in .db/.sqlite), or a PostgreSQL URL
 // ("postgresql://..." / "postgres://...") or libpq conninfo ("host=... dbname=...").
+// Which engine a store URL names (what open_db dispatches on); nullopt for neither.
+std::optional<Engine> engine_of_url(std::string_view url);
 base::Result<std::unique_ptr<Db>> open_db(const std::string& url, const DbOptions& options = {});
 
 // Runs `body` inside a transaction; commits when it returns ok, rolls back otherwise.

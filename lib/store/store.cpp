@@ -66,9 +66,11 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   // Several processes opening a new SQLite store at once race to switch it to WAL and
   // create the schema; a step that loses can get SQLITE_BUSY without SQLite's busy
   // handler being asked (a reader of a database another connection is converting), so
-  // the whole opening is tried again, a few times, on a busy error.
+  // the whole opening is tried again, a few times, on a busy error. (PostgreSQL's
+  // migrations take an advisory lock; a server that is down is reported at once.)
   auto db = open_and_migrate(options);
-  for (int attempt = 1; !db && retryable(db.error()) && attempt < 10; ++attempt) {
+  const bool sqlite = engine_of_url(options.url) == Engine::kSqlite;
+  for (int attempt = 1; sqlite && !db && retryable(db.error()) && attempt < 10; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
     db = open_and_migrate(options);
   }
