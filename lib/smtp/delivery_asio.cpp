@@ -161,25 +161,11 @@ std::string failure_text(const client::Failure& f, const std::string& where) {
   return std::string(f.permanent ? "554 5.4.0 " : "451 4.4.1 ") + f.reason;
 }
 
-// "451 4.4.1 text" → code 451, enhanced "4.4.1".
-std::pair<int, std::string> code_of(std::string_view reply) {
-  int code = 0;
-  size_t i = 0;
-  while (i < reply.size() && i < 3 && reply[i] >= '0' && reply[i] <= '9') code = code * 10 + (reply[i++] - '0');
-  if (i != 3) return {0, ""};
-  std::string_view rest = reply.substr(3);
-  while (!rest.empty() && (rest[0] == ' ' || rest[0] == '-')) rest.remove_prefix(1);
-  size_t sp = rest.find(' ');
-  std::string_view first = rest.substr(0, sp);
-  if (first.size() >= 5 && first[1] == '.' && (first[0] == '2' || first[0] == '4' || first[0] == '5')) {
-    return {code, std::string(first)};
-  }
-  return {code, ""};
-}
-
+// The RFC 3463 status a DSN gives for a recorded reply ("451 4.4.1 text" → "4.4.1").
 std::string status_of(std::string_view reply, bool failed) {
-  auto [code, enhanced] = code_of(reply);
-  if (!enhanced.empty()) return enhanced;
+  client::ParsedReply p = client::parse_reply(std::string(reply) + "\r\n");
+  int code = p.status == client::ParsedReply::kOk ? p.reply.code : 0;
+  if (code != 0 && !p.reply.enhanced.empty()) return p.reply.enhanced;
   if (code >= 500 || (failed && code == 0)) return "5.0.0";
   if (code >= 400 || code == 0) return "4.0.0";
   return "2.0.0";
@@ -400,11 +386,18 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       case MxResult::kHosts:
         break;
     }
+    if (drop_self(mx, s->hostname) && mx.hosts.empty()) {
+      return Plan{{}, "554 5.4.6 mail for " + domain + " loops back to myself (" + s->hostname + " is its best MX)", true, ""};
+    }
     std::optional<mta_sts::Policy> sts;
     if (s->mta_sts && route.kind == routing::Route::kMx) {
       mta_sts::FetchOptions fo;
       fo.ca_file = s->tls_ca_file;
-      auto pol = mta_sts::current_policy(*r, *sts_cache, domain, fo, std::chrono::system_clock::now());
+      store::Store* st = store_of(w);
+      std::optional<mta_sts::StorePolicyCache> kept;
+      if (st) kept.emplace(*st, *sts_cache);
+      mta_sts::PolicyCache& cache = kept ? static_cast<mta_sts::PolicyCache&>(*kept) : *sts_cache;
+      auto pol = mta_sts::current_policy(*r, cache, domain, fo, std::chrono::system_clock::now());
       // RFC 8461 5.1: a policy that cannot be fetched with nothing cached is as none.
       if (pol && *pol && (*pol)->mode != mta_sts::Mode::kNone) sts = **pol;
     }

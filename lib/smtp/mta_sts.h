@@ -34,6 +34,10 @@
 #include "base/result.h"
 #include "dns/dns.h"
 
+namespace postern::store {
+class Store;
+}
+
 namespace postern::smtp::mta_sts {
 
 enum class Mode { kEnforce, kTesting, kNone };
@@ -95,6 +99,23 @@ class MemoryPolicyCache final : public PolicyCache {
  private:
   std::mutex mu_;
   std::map<std::string, CachedPolicy> entries_;
+};
+
+// The store's mta_sts_policy table behind a shared memory cache, so policies outlive a
+// restart and every queue-run on one database shares them (RFC 8461 5.1: a policy is kept
+// until max_age even when the TXT record or the policy host goes away, which is what
+// protects against a downgrade by an attacker who blocks them). One per worker thread (it
+// uses that worker's Store); `front` may be shared. Store errors make it a plain memory
+// cache for that call: a policy is never unavailable because the database was busy.
+class StorePolicyCache final : public PolicyCache {
+ public:
+  StorePolicyCache(store::Store& store, PolicyCache& front) : store_(store), front_(front) {}
+  std::optional<CachedPolicy> get(const std::string& domain) override;
+  void put(const std::string& domain, CachedPolicy policy) override;
+
+ private:
+  store::Store& store_;
+  PolicyCache& front_;
 };
 
 // ---- fetching (RFC 8461 3.3)

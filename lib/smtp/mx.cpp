@@ -214,4 +214,16 @@ base::Task<dns::Answer> lookup_tlsa(dns::Resolver& r, std::string host, uint16_t
   co_return a;
 }
 
+bool drop_self(MxResult& mx, std::string_view own_name) {
+  std::string own;
+  for (char c : own_name) own += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  while (!own.empty() && own.back() == '.') own.pop_back();
+  if (own.empty() || mx.kind != MxResult::kHosts) return false;
+  auto self = std::find_if(mx.hosts.begin(), mx.hosts.end(), [&](const MxHost& h) { return h.name == own; });
+  if (self == mx.hosts.end()) return false;
+  uint16_t mine = self->preference;
+  std::erase_if(mx.hosts, [&](const MxHost& h) { return h.preference >= mine; });
+  return true;
+}
+
 }  // namespace postern::smtp

@@ -67,6 +67,12 @@ inline constexpr size_t kMaxMxHosts = 16;
 //   host with that address and no lookup; a malformed literal → kNoSuchDomain.
 base::Task<MxResult> resolve_mx(dns::Resolver& r, std::string domain);
 
+// RFC 5321 5.1: a host that finds itself (`own_name`, its EHLO name) among the MX hosts
+// keeps only the hosts preferred to it (a backup MX relays to the primary, never to
+// itself or its peers). True when it was found; `mx.hosts` may then be empty: the mail
+// would loop back to this host.
+bool drop_self(MxResult& mx, std::string_view own_name);
+
 // TLSA records for host:port (RFC 7672 3): "_PORT._tcp.HOST". Call it only when the MX
 // host's address lookup was secure (RFC 7672 2.2.1). The Answer's status tells temporary
 // failures (kServFail for bogus answers, kTimeout) apart; then:

@@ -21,8 +21,10 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "base/fd.h"
 #include "dns/zone_resolver.h"
 #include "smtp/mta_sts.h"
+#include "store/store.h"
 
 namespace postern {
 namespace {
@@ -317,6 +319,48 @@ TEST_F(MtaStsCache, ModeNoneIsCachedAndReturned) {
   ASSERT_TRUE(p && *p);
   EXPECT_EQ((*p)->mode, sts::Mode::kNone);
   EXPECT_EQ(cache_.get("example.org")->policy.mode, sts::Mode::kNone);
+}
+
+TEST_F(MtaStsCache, StoreCacheOutlivesTheProcess) {
+  base::TempDir dir{"mta-sts-cache"};
+  const std::string url = "sqlite:" + dir.path() + "/s.db";
+  {
+    auto st = store::Store::open({.url = url});
+    ASSERT_TRUE(st) << st.error().message();
+    sts::MemoryPolicyCache front;
+    sts::StorePolicyCache kept(**st, front);
+    auto p = sts::current_policy(*zone_txt_, kept, "Example.ORG", opts_, now_);
+    ASSERT_TRUE(p && *p);
+    EXPECT_EQ(hosts_.size(), 1u);
+  }
+  // A new process (empty memory cache) on the same store: the policy comes from the
+  // store, nothing is fetched, even while the policy host is down and the TXT is gone.
+  auto st = store::Store::open({.url = url});
+  ASSERT_TRUE(st) << st.error().message();
+  sts::MemoryPolicyCache front;
+  sts::StorePolicyCache kept(**st, front);
+  fetch_ok_ = false;
+  set_txt("");
+  auto p = sts::current_policy(*zone_txt_, kept, "example.org", opts_, now_ + seconds(3600));
+  ASSERT_TRUE(p && *p);
+  EXPECT_EQ((*p)->mode, sts::Mode::kEnforce);
+  EXPECT_EQ((*p)->mx, std::vector<std::string>{"mx.example.org"});
+  EXPECT_EQ(hosts_.size(), 1u);
+  auto c = front.get("example.org");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, "one");
+  EXPECT_EQ(c->fetched, 1700000000);
+  // A new id replaces the row.
+  fetch_ok_ = true;
+  set_txt("v=STSv1; id=two;");
+  body_ = policy("testing", 600);
+  ASSERT_TRUE(sts::current_policy(*zone_txt_, kept, "example.org", opts_, now_ + seconds(7200)));
+  sts::MemoryPolicyCache empty;
+  auto again = sts::StorePolicyCache(**st, empty).get("example.org");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, "two");
+  EXPECT_EQ(again->policy.mode, sts::Mode::kTesting);
+  EXPECT_EQ(again->expires(), 1700000000 + 7200 + 600);
 }
 
 // ---------------------------------------------------------------- real fetches, failing

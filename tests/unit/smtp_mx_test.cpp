@@ -107,6 +107,25 @@ TEST_F(Mx, PreferenceOrderAndAddresses) {
   EXPECT_FALSE(r.mx_secure);
 }
 
+TEST_F(Mx, DropSelfKeepsOnlyPreferredHosts) {
+  MxResult r = mx("example.org");
+  ASSERT_EQ(r.kind, MxResult::kHosts) << r.why;
+  MxResult backup = r;
+  // RFC 5321 5.1: as the backup (preference 20), only the three at 10 are left.
+  EXPECT_TRUE(drop_self(backup, "Backup.Example.ORG."));
+  ASSERT_EQ(backup.hosts.size(), 3u);
+  for (const auto& h : backup.hosts) EXPECT_EQ(h.preference, 10);
+  // As one of the primaries, nothing is left: the mail would loop back.
+  MxResult primary = r;
+  EXPECT_TRUE(drop_self(primary, "mx2.example.org"));
+  EXPECT_TRUE(primary.hosts.empty());
+  // Not in the list: nothing changes.
+  MxResult other = r;
+  EXPECT_FALSE(drop_self(other, "mail.example.net"));
+  EXPECT_EQ(other.hosts.size(), r.hosts.size());
+  EXPECT_FALSE(drop_self(other, ""));
+}
+
 TEST_F(Mx, EqualPreferencesAreShuffledWithinTheirPreference) {
   std::set<std::string> firsts;
   for (int i = 0; i < 60; ++i) {
