@@ -6,18 +6,16 @@
 #include <boost/asio/ssl.hpp>
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "smtp/filter.h"
+#include "smtp/pool_asio.h"
 #include "smtp/server.h"
 #include "store/queue.h"
 #include "store/store.h"
@@ -53,25 +51,9 @@ struct WorkerContext {
   FilterContext filters;
   // The store, opened on first use; nullptr with store_error set when it cannot be.
   store::Store* get_store(const StoreOpener& open);
-};
-
-class WorkerPool {
- public:
-  using Job = std::function<void(WorkerContext&)>;
-  WorkerPool(size_t threads, StoreOpener open, const Settings* settings);
-  ~WorkerPool();
-  void post(Job job);
-  void set_settings(const Settings* s);  // after a reload (workers pick it up per job)
-
- private:
-  void run();
-  StoreOpener open_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  bool stop_ = false;
-  std::atomic<const Settings*> settings_;
-  std::vector<std::thread> threads_;
+  // Before each job: the settings it runs under (a reload changes them; the resolver and
+  // the PSL are made again from the new ones).
+  void use_settings(const Settings* s);
 };
 
 struct Counters {
@@ -93,7 +75,7 @@ struct Server::Impl {
   std::shared_ptr<asio::ssl::context> tls;  // null: no TLS configured
   StoreOpener open_store;
   Reloader reload;
-  std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<ThreadPool<WorkerContext>> workers;
   std::unique_ptr<store::queue::GroupCommitter> committer;
   std::vector<std::shared_ptr<const Settings>> old_settings;  // kept alive for workers
 
@@ -139,25 +121,11 @@ struct Server::Impl {
 
 template <typename R>
 awaitable<R> Server::Impl::blocking(std::function<R(WorkerContext&)> f) {
-  auto ex = co_await asio::this_coro::executor;
-  // Named, not a temporary: GCC 12 destroys temporaries inside co_await twice.
-  auto init = [this, ex, f = std::move(f)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        // The work guard keeps io.run() going while the job is away from the loop.
-        auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(
-            io.get_executor());
-        workers->post([ex, f = std::move(f), h, work](WorkerContext& w) mutable {
-          std::optional<R> out(f(w));
-          asio::post(ex, [h, work, out = std::move(out)]() mutable {
-            std::move (*h)(std::move(out));
-            work->reset();
-          });
-        });
-      };
-  std::optional<R> r = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                                     void(std::optional<R>)>(std::move(init),
-                                                                             use_awaitable);
-  co_return std::move(*r);
+  std::function<R(WorkerContext&)> job = [s = settings.get(), f = std::move(f)](WorkerContext& w) {
+    w.use_settings(s);
+    return f(w);
+  };
+  co_return co_await run_blocking<R, WorkerContext>(io, *workers, std::move(job));
 }
 
 // One SMTP/LMTP session (session_asio.cpp).

@@ -221,49 +221,11 @@ store::Store* WorkerContext::get_store(const StoreOpener& open) {
   return store.get();
 }
 
-WorkerPool::WorkerPool(size_t threads, StoreOpener open, const Settings* settings)
-    : open_(std::move(open)), settings_(settings) {
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-}
-
-WorkerPool::~WorkerPool() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-}
-
-void WorkerPool::post(Job job) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  cv_.notify_one();
-}
-
-void WorkerPool::set_settings(const Settings* s) { settings_ = s; }
-
-void WorkerPool::run() {
-  WorkerContext ctx;
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
-    const Settings* s = settings_.load();
-    if (ctx.filters.settings != s) {
-      ctx.filters.settings = s;
-      ctx.filters.resolver.reset();  // resolver options and the PSL path may have changed
-      ctx.filters.psl = nullptr;
-    }
-    job(ctx);
-  }
+void WorkerContext::use_settings(const Settings* s) {
+  if (filters.settings == s) return;
+  filters.settings = s;
+  filters.resolver.reset();  // resolver options and the PSL path may have changed
+  filters.psl = nullptr;
 }
 
 // ---- the server ----
@@ -304,7 +266,7 @@ base::Status Server::Impl::start_workers() {
   if (!checkpointer) return checkpointer.error();
   committer = std::make_unique<q::GroupCommitter>(std::move(*st), q::GroupCommitter::Options{},
                                                   std::move(*checkpointer));
-  workers = std::make_unique<WorkerPool>(8, open_store, settings.get());
+  workers = std::make_unique<ThreadPool<WorkerContext>>(8);
   return {};
 }
 
@@ -496,7 +458,6 @@ void Server::Impl::reload_settings() {
   old_settings.push_back(settings);
   recipients.clear();  // relay domains may have changed
   settings = std::make_shared<const Settings>(std::move(*next));
-  workers->set_settings(settings.get());
   base::log_info("reloaded", {{"filters", std::to_string(settings->filters.size())}});
 }
 

@@ -301,7 +301,7 @@ awaitable<Verdict> run_filters(Session::State& s, FilterAt at, const std::string
     // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
     std::function<Out(WorkerContext&)> job =
         [&f, in, msg = std::move(msg), settings, message](WorkerContext& w) mutable {
-          w.filters.settings = settings.get();
+          w.use_settings(settings.get());  // the session's own (it may predate a reload)
           if (message) in.message = &msg;
           Verdict v = run_stage(f, in, w.filters);
           return Out{std::move(v), std::move(msg)};
