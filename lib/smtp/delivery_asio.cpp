@@ -21,6 +21,7 @@
 
 #include "auth/arc.h"
 #include "auth/dkim.h"
+#include "base/batch.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "mail/downconvert.h"
@@ -96,62 +97,32 @@ class Finisher {
  public:
   using Done = std::function<void(base::Status)>;
   explicit Finisher(std::function<base::Result<std::unique_ptr<store::Store>>()> open)
-      : open_(std::move(open)), thread_([this] { run(); }) {}
-  ~Finisher() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
+      : open_(std::move(open)), batches_([this](std::vector<Item>& batch) { finish(batch); }) {}
   // `attempt` and the strings stay valid until `done` has run.
-  void submit(q::Queue::Finish f, Done done) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      pending_.push_back({f, std::move(done)});
-    }
-    cv_.notify_one();
-  }
+  void submit(q::Queue::Finish f, Done done) { batches_.submit({f, std::move(done)}); }
 
  private:
   struct Item {
     q::Queue::Finish finish;
     Done done;
   };
-  void run() {
-    std::unique_ptr<store::Store> store;
-    for (;;) {
-      std::vector<Item> batch;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
-        if (pending_.empty()) return;
-        while (!pending_.empty() && batch.size() < 256) {
-          batch.push_back(std::move(pending_.front()));
-          pending_.pop_front();
-        }
-      }
-      std::vector<base::Status> out;
-      if (!store) {
-        auto s = open_();
-        if (s) store = std::move(*s);
-        else out.assign(batch.size(), base::Status(s.error()));
-      }
-      if (store) {
-        std::vector<q::Queue::Finish> items;
-        for (const Item& i : batch) items.push_back(i.finish);
-        out = q::Queue(*store).finish_many(items);
-      }
-      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(out[i]);
+  void finish(std::vector<Item>& batch) {
+    std::vector<base::Status> out;
+    if (!store_) {
+      auto s = open_();
+      if (s) store_ = std::move(*s);
+      else out.assign(batch.size(), base::Status(s.error()));
     }
+    if (store_) {
+      std::vector<q::Queue::Finish> items;
+      for (const Item& i : batch) items.push_back(i.finish);
+      out = q::Queue(*store_).finish_many(items);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(out[i]);
   }
   std::function<base::Result<std::unique_ptr<store::Store>>()> open_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> pending_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::unique_ptr<store::Store> store_;  // opened on first use, on the batch thread
+  base::BatchThread<Item> batches_;      // last: stops first
 };
 
 // The one-line reply recorded for a recipient when no server reply says it better (the
@@ -161,11 +132,21 @@ std::string failure_text(const client::Failure& f, const std::string& where) {
   return std::string(f.permanent ? "554 5.4.0 " : "451 4.4.1 ") + f.reason;
 }
 
-// The RFC 3463 status a DSN gives for a recorded reply ("451 4.4.1 text" → "4.4.1").
+// The RFC 3463 status a DSN gives for a recorded reply ("451 4.4.1 text" → "4.4.1"). Not
+// client::parse_reply: that one keeps an enhanced code only when its class matches the
+// reply code (RFC 2034), and the reply recorded for an expired message is "554 4.4.7 …"
+// (failed, with the status of why), as Postfix reports it.
 std::string status_of(std::string_view reply, bool failed) {
-  client::ParsedReply p = client::parse_reply(std::string(reply) + "\r\n");
-  int code = p.status == client::ParsedReply::kOk ? p.reply.code : 0;
-  if (code != 0 && !p.reply.enhanced.empty()) return p.reply.enhanced;
+  int code = 0;
+  size_t i = 0;
+  while (i < reply.size() && i < 3 && reply[i] >= '0' && reply[i] <= '9') code = code * 10 + (reply[i++] - '0');
+  if (i != 3) code = 0;
+  std::string_view rest = code ? reply.substr(3) : std::string_view();
+  while (!rest.empty() && (rest[0] == ' ' || rest[0] == '-')) rest.remove_prefix(1);
+  std::string_view first = rest.substr(0, rest.find(' '));
+  if (first.size() >= 5 && first[1] == '.' && (first[0] == '2' || first[0] == '4' || first[0] == '5')) {
+    return std::string(first);
+  }
   if (code >= 500 || (failed && code == 0)) return "5.0.0";
   if (code >= 400 || code == 0) return "4.0.0";
   return "2.0.0";

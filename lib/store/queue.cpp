@@ -295,6 +295,17 @@ Status Queue::enqueue(std::span<const NewMessage> messages) {
   });
 }
 
+Status enqueue_in(Db& tx, std::span<const NewMessage> messages) {
+  for (const NewMessage& m : messages) {
+    if (auto st = check_message(m); !st) return st;
+  }
+  const int64_t now = now_unix();
+  for (const NewMessage& m : messages) {
+    if (auto st = insert_message(tx, m, now); !st) return st;
+  }
+  return {};
+}
+
 Result<std::vector<Message>> Queue::list(const ListFilter& filter) {
   std::vector<Message> out;
   auto st = with_transaction(store_.db(), Access::kRead, [&](Db& tx) -> Status {
@@ -611,17 +622,16 @@ GroupCommitter::GroupCommitter(std::unique_ptr<Store> store, Options options,
     (void)store_->db().exec("PRAGMA wal_autocheckpoint=" +
                             std::to_string(options_.sqlite_wal_checkpoint_pages));
   }
-  thread_ = std::thread([this] { run(); });
   if (checkpoint_store_) checkpoint_thread_ = std::thread([this] { run_checkpoints(); });
+  committer_ = std::make_unique<base::BatchThread<Pending>>(
+      [this](std::vector<Pending>& batch) { commit(batch); },
+      base::BatchThread<Pending>::Limits{.max_items = options_.max_batch,
+                                         .max_weight = options_.max_batch_bytes,
+                                         .weight = [](const Pending& p) -> uint64_t { return p.data.size(); }});
 }
 
 GroupCommitter::~GroupCommitter() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  committer_.reset();  // commits what was submitted
   {
     std::lock_guard<std::mutex> lock(mu_);
     checkpoint_stopping_ = true;
@@ -651,11 +661,7 @@ void GroupCommitter::run_checkpoints() {
 }
 
 void GroupCommitter::submit(NewMessage message, std::string data, Done done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back(Pending{std::move(message), std::move(data), std::move(done)});
-  }
-  cv_.notify_one();
+  committer_->submit(Pending{std::move(message), std::move(data), std::move(done)});
 }
 
 GroupCommitter::Stats GroupCommitter::stats() const {
@@ -663,87 +669,71 @@ GroupCommitter::Stats GroupCommitter::stats() const {
   return stats_;
 }
 
-void GroupCommitter::run() {
+void GroupCommitter::commit(std::vector<Pending>& batch) {
   Queue queue(*store_);
-  for (;;) {
-    std::vector<Pending> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping, and everything submitted is answered
-      uint64_t bytes = 0;
-      while (!pending_.empty() && batch.size() < options_.max_batch) {
-        uint64_t size = pending_.front().data.size();
-        if (!batch.empty() && bytes + size > options_.max_batch_bytes) break;
-        bytes += size;
-        batch.push_back(std::move(pending_.front()));
-        pending_.pop_front();
-      }
-    }
-    // The views point into the batch's own strings, which stay put from here on.
-    std::vector<NewMessage> messages;
-    messages.reserve(batch.size());
-    for (Pending& p : batch) {
-      p.message.data = p.data;
-      messages.push_back(p.message);
-    }
-    auto start = std::chrono::steady_clock::now();
-    std::vector<Status> outcome(batch.size());
-    Status all = queue.enqueue(messages);
-    if (!all && all.error().temporary()) {
-      // The database is busy or gone (the store already retried): every message in the
-      // batch fails alike, at once, so each client hears 451 now rather than after one
-      // retry per message. But a commit whose answer was lost (the PostgreSQL connection
-      // died during COMMIT) may have gone through; if the database answers again, a
-      // message found whole under its id was committed, and its sender gets its 250, not
-      // a 451 that makes the client send it twice.
-      for (auto& o : outcome) o = all;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        auto found = queue.get(messages[i].id);
-        if (!found) break;  // still unreachable: no point asking about the others
-        if (!*found || (*found)->size != messages[i].data.size()) continue;
-        auto bytes = queue.read(messages[i].id);
-        if (bytes && *bytes == messages[i].data &&
-            (*found)->envelope.recipients.size() == messages[i].envelope.recipients.size()) {
-          outcome[i] = Status();
-        }
-      }
-    } else if (!all && batch.size() > 1) {
-      // One bad message (a duplicate id, text that is not UTF-8) must not fail its
-      // neighbours: each alone, once.
-      for (size_t i = 0; i < batch.size(); ++i) {
-        outcome[i] = queue.enqueue(std::span<const NewMessage>(&messages[i], 1));
-      }
-    } else {
-      for (auto& o : outcome) o = all;
-    }
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    uint64_t failed = 0;
-    for (const Status& o : outcome) failed += o ? 0 : 1;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.batches += 1;
-      stats_.messages += batch.size();
-      stats_.failures += failed;
-      stats_.last_commit_seconds = seconds;
-      stats_.total_commit_seconds += seconds;
-      if (checkpoint_store_) {
-        for (const NewMessage& m : messages) uncheckpointed_bytes_ += m.data.size() + 512;
-        if (uncheckpointed_bytes_ >= options_.sqlite_checkpoint_bytes) {
-          uncheckpointed_bytes_ = 0;
-          checkpoint_wanted_ = true;
-          checkpoint_cv_.notify_one();
-        }
-      }
-    }
+  // The views point into the batch's own strings, which stay put from here on.
+  std::vector<NewMessage> messages;
+  messages.reserve(batch.size());
+  for (Pending& p : batch) {
+    p.message.data = p.data;
+    messages.push_back(p.message);
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::vector<Status> outcome(batch.size());
+  Status all = queue.enqueue(messages);
+  if (!all && all.error().temporary()) {
+    // The database is busy or gone (the store already retried): every message in the
+    // batch fails alike, at once, so each client hears 451 now rather than after one
+    // retry per message. But a commit whose answer was lost (the PostgreSQL connection
+    // died during COMMIT) may have gone through; if the database answers again, a
+    // message found whole under its id was committed, and its sender gets its 250, not
+    // a 451 that makes the client send it twice.
+    for (auto& o : outcome) o = all;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (!batch[i].done) continue;
-      try {
-        batch[i].done(outcome[i]);
-      } catch (...) {
-        // A throwing callback must not stop the committer for everyone else.
+      auto found = queue.get(messages[i].id);
+      if (!found) break;  // still unreachable: no point asking about the others
+      if (!*found || (*found)->size != messages[i].data.size()) continue;
+      auto bytes = queue.read(messages[i].id);
+      if (bytes && *bytes == messages[i].data &&
+          (*found)->envelope.recipients.size() == messages[i].envelope.recipients.size()) {
+        outcome[i] = Status();
       }
+    }
+  } else if (!all && batch.size() > 1) {
+    // One bad message (a duplicate id, text that is not UTF-8) must not fail its
+    // neighbours: each alone, once.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      outcome[i] = queue.enqueue(std::span<const NewMessage>(&messages[i], 1));
+    }
+  } else {
+    for (auto& o : outcome) o = all;
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  uint64_t failed = 0;
+  for (const Status& o : outcome) failed += o ? 0 : 1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.batches += 1;
+    stats_.messages += batch.size();
+    stats_.failures += failed;
+    stats_.last_commit_seconds = seconds;
+    stats_.total_commit_seconds += seconds;
+    if (checkpoint_store_) {
+      for (const NewMessage& m : messages) uncheckpointed_bytes_ += m.data.size() + 512;
+      if (uncheckpointed_bytes_ >= options_.sqlite_checkpoint_bytes) {
+        uncheckpointed_bytes_ = 0;
+        checkpoint_wanted_ = true;
+        checkpoint_cv_.notify_one();
+      }
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!batch[i].done) continue;
+    try {
+      batch[i].done(outcome[i]);
+    } catch (...) {
+      // A throwing callback must not stop the committer for everyone else.
     }
   }
 }

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/batch.h"
 #include "base/result.h"
 #include "store/store.h"
 
@@ -106,6 +107,11 @@ struct ListFilter {
   std::string recipient_contains;  // substring, case-insensitive; "" any
   size_t limit = 0;                // 0: all
 };
+
+// Enqueue inside the caller's write transaction `tx` (on the store's db()), so the
+// messages commit together with the caller's other writes (TLS-RPT: the report and the
+// removal of its counts, store/tls_results.h). Checks as Queue::enqueue does.
+base::Status enqueue_in(Db& tx, std::span<const NewMessage> messages);
 
 class Queue {
  public:
@@ -253,23 +259,20 @@ class GroupCommitter {
     std::string data;
     Done done;
   };
-  void run();
+  void commit(std::vector<Pending>& batch);
   void run_checkpoints();
 
   std::unique_ptr<Store> store_;
   std::unique_ptr<Store> checkpoint_store_;
   Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> pending_;
-  bool stopping_ = false;
+  mutable std::mutex mu_;  // stats_ and the checkpoint request
   Stats stats_;
   uint64_t uncheckpointed_bytes_ = 0;  // committed since the last checkpoint request
   bool checkpoint_wanted_ = false;
   bool checkpoint_stopping_ = false;  // after the committer's thread ended
   std::condition_variable checkpoint_cv_;
-  std::thread thread_;
   std::thread checkpoint_thread_;
+  std::unique_ptr<base::BatchThread<Pending>> committer_;  // last: stops first
 };
 
 }  // namespace postern::store::queue

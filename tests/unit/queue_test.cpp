@@ -451,7 +451,9 @@ TEST_P(QueueTest, TheCheckpointerCopiesTheWalWhileCommitsGoOn) {
   const std::string db_file = dir_.path() + "/queue.db";
   struct stat before {};
   bool sqlite = GetParam() == "sqlite";
-  if (sqlite) ASSERT_EQ(stat(db_file.c_str(), &before), 0);
+  if (sqlite) {
+    ASSERT_EQ(stat(db_file.c_str(), &before), 0);
+  }
   constexpr int kMessages = 60;
   std::map<std::string, std::string> sent;
   GroupCommitter::Stats stats;
