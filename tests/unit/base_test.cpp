@@ -7,9 +7,13 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <future>
+#include <mutex>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "base/batch.h"
 #include "base/cli.h"
 #include "base/clock.h"
 #include "base/exit_code.h"
@@ -279,4 +283,29 @@ TEST(RunMain, CompletionWorksWithRequiredArguments) {
   std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(rc, 0);
   EXPECT_NE(out.find("complete -F _postern_t t"), std::string::npos);
+}
+
+TEST(BatchThread, WhatWaitsGoesTogetherWithinTheLimits) {
+  std::promise<void> taken, release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::mutex mu;
+  std::vector<std::vector<int>> seen;
+  {
+    postern::base::BatchThread<int> bt(
+        [&](std::vector<int>& batch) {
+          if (batch.front() == 0) {  // the first batch holds the thread while the rest queue
+            taken.set_value();
+            gate.wait();
+          }
+          std::lock_guard lock(mu);
+          seen.push_back(batch);
+        },
+        {.max_items = 3, .max_weight = 10, .weight = [](const int& i) -> uint64_t { return i == 7 ? 20 : 1; }});
+    bt.submit(0);
+    taken.get_future().wait();
+    for (int i : {1, 2, 3, 4, 7, 8}) bt.submit(i);
+    release.set_value();
+  }  // the destructor processes everything submitted, then joins
+  std::vector<std::vector<int>> want = {{0}, {1, 2, 3}, {4}, {7}, {8}};
+  EXPECT_EQ(seen, want);  // 3 items at most; 7 outweighs the rest, so it goes alone
 }
