@@ -9,6 +9,7 @@
 
 bats_require_minimum_version 1.5.0
 load common
+source "$SRC_DIR/tests/e2e/postfix.sh"
 
 PY=/usr/bin/python3
 
@@ -54,16 +55,7 @@ YAML
 }
 
 teardown() {
-  if [ -n "${PF_DIR:-}" ] && [ -d "$PF_DIR" ]; then
-    local master
-    master=$(tr -d ' ' < "$PF_DIR/spool/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$PF_DIR/etc" stop 3>&- >/dev/null 2>&1 || true
-    if [ -n "$master" ]; then
-      for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
-    fi
-    [ -n "${BATS_TEST_COMPLETED:-}" ] || { echo "--- postfix.log" >&2; cat "$PF_DIR/postfix.log" >&2; }
-    rm -rf "$PF_DIR"
-  fi
+  pf_stop
   if [ -n "${SERVER_PID:-}" ]; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -182,41 +174,17 @@ queued() { queue-ctl "${STORE[@]}" list --json; }
   [ -z "$output" ]
 }
 
-# A private Postfix (never the system's; as in tests/e2e/smtp-interop.bats) whose smtpd
-# listens on a free loopback port with STARTTLS, relays to our smtp-listen, and refuses
-# one address.
+# A private Postfix (tests/e2e/postfix.sh) whose smtpd listens on a free loopback port
+# with STARTTLS, relays to our smtp-listen, and refuses one address.
 start_postfix() {
-  command -v postfix >/dev/null || skip "postfix is not installed"
-  getent passwd postfix >/dev/null || skip "no postfix user"
-  [ "$(id -u)" -eq 0 ] || skip "starting a private Postfix needs root"
-  PF_DIR=$(mktemp -d /tmp/pfXXXXXX)
-  chmod 755 "$PF_DIR"
-  mkdir -p "$PF_DIR/etc" "$PF_DIR/spool" "$PF_DIR/data"
-  chown postfix "$PF_DIR/data"
-  cp /etc/postfix/main.cf /etc/postfix/master.cf "$PF_DIR/etc/"
+  pf_init
   cp "$BATS_FILE_TMPDIR/cert.pem" "$BATS_FILE_TMPDIR/key.pem" "$PF_DIR/etc/"
   PF_PORT=$(free_ports 1)
-  local C=(postconf -c "$PF_DIR/etc")
-  "${C[@]}" -e queue_directory="$PF_DIR/spool" data_directory="$PF_DIR/data" \
-    maillog_file="$PF_DIR/postfix.log" maillog_file_prefixes="$PF_DIR" \
-    myhostname=mx.example.org mydomain=example.org myorigin=example.org mydestination= \
-    alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 \
+  pf_start "127.0.0.1:$PF_PORT" myhostname=mx.example.org mydomain=example.org myorigin=example.org \
     mynetworks=127.0.0.0/8 relayhost="[127.0.0.1]:$MX" smtp_tls_security_level=none \
     smtpd_tls_security_level=may smtpd_tls_cert_file="$PF_DIR/etc/cert.pem" \
     smtpd_tls_key_file="$PF_DIR/etc/key.pem" \
     "smtpd_recipient_restrictions=check_recipient_access inline:{{refused@example.org=REJECT no thanks}}, permit_mynetworks, reject_unauth_destination"
-  "${C[@]}" -F '*/*/chroot=n'
-  "${C[@]}" -M# smtp/inet
-  "${C[@]}" -M "127.0.0.1:$PF_PORT/inet=127.0.0.1:$PF_PORT inet n - n - - smtpd"
-  postfix -c "$PF_DIR/etc" check 3>&- || { echo "postfix check failed"; return 1; }
-  postfix -c "$PF_DIR/etc" start 3>&- >/dev/null 2>&1 || {
-    echo "postfix start failed"; cat "$PF_DIR/postfix.log"; return 1; }
-  for _ in $(seq 100); do
-    "$PY" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-      "$PF_PORT" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "postfix smtpd did not listen"; return 1
 }
 
 @test "smtp-send: to a real Postfix smtpd over STARTTLS, which relays to smtp-listen" {

@@ -18,6 +18,7 @@
 bats_require_minimum_version 1.5.0
 load ../cli/common
 source "$SRC_DIR/tests/e2e/nsd.sh"
+source "$SRC_DIR/tests/e2e/postfix.sh"
 
 PY=/usr/bin/python3
 SINK="$SRC_DIR/tests/e2e/queue-run-sink.py"
@@ -120,16 +121,7 @@ teardown() {
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
-  if [ -n "${PF_DIR:-}" ] && [ -d "$PF_DIR" ]; then
-    local master
-    master=$(tr -d ' ' < "$PF_DIR/spool/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$PF_DIR/etc" stop 3>&- >/dev/null 2>&1 || true
-    if [ -n "$master" ]; then
-      for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
-    fi
-    [ -n "${BATS_TEST_COMPLETED:-}" ] || { echo "--- postfix.log" >&2; tail -n 40 "$PF_DIR/postfix.log" >&2; }
-    rm -rf "$PF_DIR"
-  fi
+  pf_stop
   [ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
   local f
   for f in qr.log qr-*.log relay.log sink.err; do
@@ -298,43 +290,21 @@ session() {
   grep -q '^Message-ID: <late1@e2e.test>' "$failed"
 }
 
-# A private Postfix instance in $PF_DIR (never the system's): one smtpd on $PF_PORT,
-# delivering mail for far.test into one Maildir ($PF_DIR/mail/box/) with virtual(8).
-# Its smtpd stays lenient about bare LF (smtpd_forbid_bare_newline=no), the kind of next
-# hop an SMTP smuggling attack needs. Arguments: more main.cf settings.
+# A private Postfix (tests/e2e/postfix.sh): one smtpd on $PF_PORT, delivering mail for
+# far.test into one Maildir ($PF_DIR/mail/box/) with virtual(8). Its smtpd stays lenient
+# about bare LF (smtpd_forbid_bare_newline=no), the kind of next hop an SMTP smuggling
+# attack needs. Arguments: more main.cf settings.
 start_postfix() {
-  command -v postfix >/dev/null || skip "postfix is not installed"
-  getent passwd postfix >/dev/null || skip "no postfix user"
-  PF_DIR=$(mktemp -d /tmp/pf-qr-XXXXXX)
-  chmod 755 "$PF_DIR"
-  mkdir -p "$PF_DIR/etc" "$PF_DIR/spool" "$PF_DIR/data" "$PF_DIR/mail"
-  chown postfix "$PF_DIR/data"
+  pf_init
+  mkdir -p "$PF_DIR/mail"
   chown 65534:65534 "$PF_DIR/mail"
-  cp /etc/postfix/main.cf /etc/postfix/master.cf "$PF_DIR/etc/"
   PF_PORT=$(free_ports 1)
-  local C=(postconf -c "$PF_DIR/etc")
-  "${C[@]}" -e queue_directory="$PF_DIR/spool" data_directory="$PF_DIR/data" \
-    maillog_file="$PF_DIR/postfix.log" maillog_file_prefixes="$PF_DIR" \
-    myhostname=mx.far.test mydomain=far.test myorigin=far.test mydestination= \
-    alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 \
-    relayhost= smtpd_tls_security_level=none smtp_tls_security_level=none \
+  pf_start "127.0.0.1:$PF_PORT" myhostname=mx.far.test mydomain=far.test myorigin=far.test \
+    smtpd_tls_security_level=none smtp_tls_security_level=none \
     virtual_mailbox_domains=far.test virtual_mailbox_base="$PF_DIR/mail" \
     virtual_mailbox_maps=static:box/ virtual_uid_maps=static:65534 \
     virtual_gid_maps=static:65534 virtual_destination_concurrency_limit=20 \
     smtpd_forbid_bare_newline=no in_flow_delay=0 "$@"
-  "${C[@]}" -F '*/*/chroot=n'
-  "${C[@]}" -M# smtp/inet
-  "${C[@]}" -M "127.0.0.1:$PF_PORT/inet=127.0.0.1:$PF_PORT inet n - n - - smtpd"
-  postfix -c "$PF_DIR/etc" check 3>&- || { echo "postfix check failed"; return 1; }
-  postfix -c "$PF_DIR/etc" start 3>&- >/dev/null 2>&1 || {
-    echo "postfix start failed"; cat "$PF_DIR/postfix.log"; return 1; }
-  for _ in $(seq 50); do
-    "$PY" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-      "$PF_PORT" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "postfix does not listen on $PF_PORT"
-  return 1
 }
 pf_count() { find "$PF_DIR/mail/box/new" -type f 2>/dev/null | wc -l; }
 # Waits until Postfix has delivered $1 messages and its queue is empty.

@@ -10,6 +10,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../cli/common
+source "$SRC_DIR/tests/e2e/postfix.sh"
 
 PY=/usr/bin/python3
 CLIENTS="$SRC_DIR/tests/e2e/smtp-clients.py"
@@ -95,16 +96,7 @@ stop_server() {
 
 teardown() {
   stop_server
-  if [ -n "${PF_DIR:-}" ] && [ -d "$PF_DIR" ]; then
-    local master
-    master=$(tr -d ' ' < "$PF_DIR/spool/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$PF_DIR/etc" stop 3>&- >/dev/null 2>&1 || true
-    if [ -n "$master" ]; then
-      for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
-    fi
-    [ -n "${BATS_TEST_COMPLETED:-}" ] || { echo "--- postfix.log" >&2; cat "$PF_DIR/postfix.log" >&2; }
-    rm -rf "$PF_DIR"
-  fi
+  pf_stop
   if [ -n "${BATS_TEST_COMPLETED:-}" ] || [ ! -f server.log ]; then return 0; fi
   echo "--- server.log" >&2
   tail -n 30 server.log >&2
@@ -286,32 +278,14 @@ py() { timeout 30 "$PY" "$CLIENTS" "$@"; }
   [ "$(grep -c 'event=auth .*mechanism=SCRAM-SHA-256' server.log)" -eq 2 ]
 }
 
-# A private Postfix instance in $PF_DIR (never the system's): its own main.cf/master.cf,
-# queue and data directories, no chroot, its log in a file, one smtpd on a free
-# loopback port. $1 is the next hop: relayhost=[127.0.0.1]:PORT or an LMTP transport.
+# A private Postfix (tests/e2e/postfix.sh) with one smtpd on a free loopback port. $1 is
+# the next hop: relayhost=[127.0.0.1]:PORT or an LMTP transport.
 start_postfix() {
-  command -v postfix >/dev/null || skip "postfix is not installed"
-  getent passwd postfix >/dev/null || skip "no postfix user"
-  [ "$(id -u)" -eq 0 ] || skip "starting a private Postfix needs root"
-  PF_DIR=$(mktemp -d /tmp/pfXXXXXX)
-  chmod 755 "$PF_DIR"
-  mkdir -p "$PF_DIR/etc" "$PF_DIR/spool" "$PF_DIR/data"
-  chown postfix "$PF_DIR/data"
-  cp /etc/postfix/main.cf /etc/postfix/master.cf "$PF_DIR/etc/"
+  pf_init
   PF_PORT=$(free_ports 1)
-  local C=(postconf -c "$PF_DIR/etc")
-  "${C[@]}" -e queue_directory="$PF_DIR/spool" data_directory="$PF_DIR/data" \
-    maillog_file="$PF_DIR/postfix.log" maillog_file_prefixes="$PF_DIR" \
-    myhostname=client.test mydomain=client.test myorigin=client.test mydestination= \
-    alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 \
-    relayhost= default_transport=smtp smtp_tls_security_level=may \
-    smtpd_tls_security_level=none smtp_tls_CAfile="$CERT" "$@"
-  "${C[@]}" -F '*/*/chroot=n'
-  "${C[@]}" -M# smtp/inet
-  "${C[@]}" -M "127.0.0.1:$PF_PORT/inet=127.0.0.1:$PF_PORT inet n - n - - smtpd"
-  postfix -c "$PF_DIR/etc" check 3>&- || { echo "postfix check failed"; return 1; }
-  postfix -c "$PF_DIR/etc" start 3>&- >/dev/null 2>&1 || {
-    echo "postfix start failed"; cat "$PF_DIR/postfix.log"; return 1; }
+  pf_start "127.0.0.1:$PF_PORT" myhostname=client.test mydomain=client.test myorigin=client.test \
+    default_transport=smtp smtp_tls_security_level=may smtpd_tls_security_level=none \
+    smtp_tls_CAfile="$CERT" "$@"
 }
 
 # Submits a message to the private Postfix with its sendmail.
