@@ -83,6 +83,13 @@ base::Result<smtp::delivery::Settings> delivery_settings(const Config& cfg) {
     return base::Error::config(cfg.origin("delivery.srs.domain") +
                                ": delivery.srs.domain needs at least one of delivery.srs.secrets");
   }
+  s.tls_rpt.enabled = cfg.get_bool("delivery.tls_rpt.enabled");
+  s.tls_rpt.organization = cfg.get_string("delivery.tls_rpt.organization");
+  if (s.tls_rpt.organization.empty()) s.tls_rpt.organization = s.hostname;
+  s.tls_rpt.contact = cfg.get_string("delivery.tls_rpt.contact");
+  if (s.tls_rpt.contact.empty()) s.tls_rpt.contact = "postmaster@" + s.hostname;
+  s.tls_rpt.from = cfg.get_string("delivery.tls_rpt.from");
+  if (s.tls_rpt.from.empty()) s.tls_rpt.from = "noreply-tlsrpt@" + s.hostname;
   return s;
 }
 

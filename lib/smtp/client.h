@@ -23,6 +23,7 @@
 
 #include "base/result.h"
 #include "dns/dns.h"
+#include "smtp/tls_rpt.h"
 
 namespace postern::smtp::client {
 
@@ -49,6 +50,10 @@ struct TlsPolicy {
   std::vector<dns::Record> tlsa;    // DANE (RFC 7672): usable TLSA records; non-empty = DANE applies
   std::string ca_file;              // extra trust anchors (tests); else the system store
   std::string sni;                  // server name to send (default: the MX host name)
+  // MTA-STS testing mode (RFC 8461 5.2): check as verify_pkix does and report the result
+  // in TlsResult (rpt_failure), but go on with the session whatever it is — an
+  // unverifiable certificate, or no STARTTLS at all (then in clear).
+  bool audit_pkix = false;
 };
 
 struct TlsResult {
@@ -57,7 +62,22 @@ struct TlsResult {
   bool verified = false;
   std::string how;  // "dane-ee", "dane-ta", "pkix", "none"
   std::string failure;
+  // TLS-RPT (RFC 8460 4.3): why the session failed (or, audit_pkix / opportunistic, would
+  // have), with the failure-reason-code (an OpenSSL verify error string, "no TLSA record
+  // matched", ...). Empty when TLS went as the policy asked. Set on every path that
+  // reached the TLS decision: STARTTLS not offered or refused (starttls-not-supported),
+  // name mismatch, expired or not yet valid, untrusted chain, DANE no match
+  // (validation-failure), no usable TLSA (tlsa-invalid), a failed handshake
+  // (validation-failure).
+  std::optional<tls_rpt::ResultType> rpt_failure;
+  std::string rpt_reason;
+  // Whether the session got to the point where TLS was decided (STARTTLS offered or not,
+  // handshake tried): what TLS-RPT counts as one session.
+  bool decided() const { return used || rpt_failure.has_value(); }
 };
+
+// The TLS-RPT result type of an OpenSSL X509_V_ERR_* verify result (RFC 8460 4.3.1).
+tls_rpt::ResultType rpt_result_of_verify_error(long verify_error);
 
 struct Options {
   std::string helo_name;  // our host name for EHLO/LHLO

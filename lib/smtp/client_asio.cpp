@@ -71,6 +71,30 @@ constexpr size_t kBdatChunk = 1024 * 1024;
 
 }  // namespace
 
+tls_rpt::ResultType rpt_result_of_verify_error(long v) {
+  switch (v) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return tls_rpt::ResultType::kCertificateHostMismatch;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+      return tls_rpt::ResultType::kCertificateExpired;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_REJECTED:
+    case X509_V_ERR_INVALID_CA:
+      return tls_rpt::ResultType::kCertificateNotTrusted;
+    default:
+      return tls_rpt::ResultType::kValidationFailure;
+  }
+}
+
 struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
   Impl(asio::any_io_executor e, std::string i, uint16_t p, std::string h, Options opt)
       : ex(e), sock(e), timer(e), ip(std::move(i)), host(std::move(h)), port(p),
@@ -200,7 +224,7 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
     ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                      asio::ssl::context::no_sslv3);
     SSL_CTX* c = ctx->native_handle();
-    bool use_dane = dane(), pkix = o.tls.verify_pkix && !use_dane;
+    bool use_dane = dane(), pkix = (o.tls.verify_pkix || o.tls.audit_pkix) && !use_dane;
     if (use_dane || pkix) {
       if (!o.tls.ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(c, o.tls.ca_file.c_str(), nullptr) != 1) {
@@ -248,13 +272,23 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
     return "";
   }
 
+  void rpt(tls_rpt::ResultType t, std::string reason) {
+    tls.rpt_failure = t;
+    tls.rpt_reason = std::move(reason);
+  }
+
   // The handshake, then the verification the policy asks for. A Failure (transient)
-  // when either fails; the connection is then closed, nothing having been sent.
+  // when either fails; the connection is then closed, nothing having been sent. In audit
+  // mode (MTA-STS testing, RFC 8461 5.2) a failed verification is only reported.
   awaitable<std::optional<Failure>> start_tls() {
     std::string err = prepare_tls();
     if (!err.empty()) {
       close();
       tls.failure = err;
+      // RFC 8460 4.3.2.1: TLSA records that cannot be used.
+      rpt(err == "no usable TLSA record" ? tls_rpt::ResultType::kTlsaInvalid
+                                         : tls_rpt::ResultType::kValidationFailure,
+          err);
       co_return local(false, "tls: " + err);
     }
     std::string why;
@@ -268,6 +302,7 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
     if (!why.empty()) {
       close();
       tls.failure = "tls handshake failed: " + why;
+      rpt(tls_rpt::ResultType::kValidationFailure, "handshake failed: " + why);
       co_return local(false, tls.failure);
     }
     SSL* s = ssl->native_handle();
@@ -287,17 +322,33 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
         tls.verified = true;
         tls.how = usage == 3 ? "dane-ee" : "dane-ta";
       } else {
+        std::string why = v == X509_V_OK || v == X509_V_ERR_DANE_NO_MATCH ? "no TLSA record matched"
+                                                                          : X509_verify_cert_error_string(v);
         tls.failure = std::string("DANE verification failed: ") +
                       (v == X509_V_OK ? "no TLSA record matched" : X509_verify_cert_error_string(v));
+        // RFC 8460 4.3.2.1: DANE gave no match (or the chain DANE-TA names is broken).
+        rpt(v == X509_V_OK || v == X509_V_ERR_DANE_NO_MATCH ? tls_rpt::ResultType::kValidationFailure
+                                                            : rpt_result_of_verify_error(v),
+            why);
       }
-    } else if (o.tls.verify_pkix) {
+    } else if (!o.tls.tlsa.empty()) {
+      // RFC 7672 2.2 / 3.1.3: TLSA records, none usable: TLS without authentication,
+      // reported as tlsa-invalid (RFC 8460 4.3.2.1).
+      rpt(tls_rpt::ResultType::kTlsaInvalid, "no usable TLSA record");
+    } else if (o.tls.verify_pkix || o.tls.audit_pkix) {
       X509* cert = SSL_get0_peer_certificate(s);
       if (v == X509_V_OK && cert) {
         tls.verified = true;
         tls.how = "pkix";
       } else {
-        tls.failure = std::string("certificate verification failed: ") +
-                      (cert ? X509_verify_cert_error_string(v) : "no certificate");
+        std::string why = cert ? X509_verify_cert_error_string(v) : "no certificate";
+        rpt(cert ? rpt_result_of_verify_error(v) : tls_rpt::ResultType::kValidationFailure, why);
+        if (o.tls.verify_pkix) {
+          tls.failure = "certificate verification failed: " + why;
+        } else {
+          // RFC 8461 5.2: testing mode reports and delivers anyway.
+          tls.how = "audit-failed";
+        }
       }
     }
     if (!tls.failure.empty()) {
@@ -412,15 +463,22 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
               co_await quit();
               co_return f;
             }
-          } else if (tls_required()) {
-            Failure f = refused(r, "STARTTLS refused");
-            f.permanent = false;
-            co_await quit();
-            co_return f;
+          } else {
+            rpt(tls_rpt::ResultType::kStarttlsNotSupported, "STARTTLS refused: " + r.text());
+            if (tls_required()) {
+              Failure f = refused(r, "STARTTLS refused");
+              f.permanent = false;
+              co_await quit();
+              co_return f;
+            }
           }
-        } else if (tls_required()) {
-          co_await quit();
-          co_return local(false, "STARTTLS not offered (TLS is required)");
+        } else {
+          // RFC 8460 4.3.1; opportunistic and audit sessions go on in clear.
+          rpt(tls_rpt::ResultType::kStarttlsNotSupported, "STARTTLS not offered");
+          if (tls_required()) {
+            co_await quit();
+            co_return local(false, "STARTTLS not offered (TLS is required)");
+          }
         }
       }
       if (!o.auth_user.empty()) {
@@ -667,6 +725,7 @@ awaitable<OpenOutcome> Connection::open(asio::any_io_executor ex, std::string ip
   auto impl = std::make_shared<Impl>(ex, std::move(ip), port, std::move(host), std::move(options));
   OpenOutcome out;
   std::optional<Failure> f = co_await impl->start();
+  out.tls = impl->tls;
   if (f) {
     impl->close();
     out.failure = std::move(*f);
@@ -715,6 +774,7 @@ Delivery send_one(const std::vector<Target>& targets, const Options& options,
                                                  std::move(host), std::move(o));
       if (!oc.connection) {
         d.failure = std::move(oc.failure);
+        d.tls = std::move(oc.tls);
         d.peer = t.host + "[" + t.ip + "]:" + std::to_string(t.port);
         if (d.failure.permanent) break;
         continue;

@@ -60,6 +60,7 @@ class Connection {
 struct OpenOutcome {
   std::unique_ptr<Connection> connection;  // null → failure
   Failure failure;
+  TlsResult tls;  // also on a failure: how far TLS got and why it failed (TLS-RPT)
 };
 struct SendOutcome {
   std::optional<TransactionResult> result;  // empty → failure

@@ -40,6 +40,14 @@ struct Srs {
   int max_age_days = 21;
 };
 
+// SMTP TLS Reporting (RFC 8460): counting outcomes and sending the daily reports.
+struct TlsRpt {
+  bool enabled = true;
+  std::string organization;  // organization-name ("" = the hostname)
+  std::string contact;       // contact-info ("" = postmaster@hostname)
+  std::string from;          // sender of mailed reports ("" = noreply-tlsrpt@hostname)
+};
+
 struct Settings {
   std::string hostname;  // EHLO name, DSN Reporting-MTA, lease owner prefix
   routing::RetryPolicy retry;
@@ -60,6 +68,7 @@ struct Settings {
   std::vector<DkimKey> dkim;
   Srs srs;
   std::string metrics_address;  // host:port of the Prometheus endpoint ("" none)
+  TlsRpt tls_rpt;
 };
 
 using StoreOpener = std::function<base::Result<std::unique_ptr<store::Store>>()>;

@@ -37,6 +37,8 @@
 #include "smtp/service_asio.h"
 #include "store/local_delivery.h"
 #include "store/queue.h"
+#include "store/tls_results.h"
+#include "smtp/tls_report.h"
 
 namespace postern::smtp::delivery {
 
@@ -287,6 +289,14 @@ struct Runner::Impl {
   void reload_settings();
   void start_drain();
   awaitable<void> count_queue();
+  // ---- TLS-RPT (RFC 8460): session counts, kept here, written every 60 s ----
+  std::mutex rpt_mu;
+  std::map<std::string, store::tls_results::Row> rpt_tally;  // by the row's key
+  std::unique_ptr<asio::steady_timer> rpt_timer, report_timer;
+  void tally(store::tls_results::Row row);
+  awaitable<void> flush_tally();
+  awaitable<void> tally_writer();
+  awaitable<void> report_sender();
   std::string metrics() const;
   void record(const q::Message& m, const q::Queue::Outcome& o, const std::string& tls);
 };
@@ -304,18 +314,49 @@ void Runner::Impl::record(const q::Message& m, const q::Queue::Outcome& o, const
                          {"attempt", std::to_string(m.attempts + 1)}, {"tls", tls}, {"reply", o.reply}});
 }
 
+// TLS-RPT (RFC 8460 4.4): what a connection to a hop is counted under (MX routes only).
+struct HopRpt {
+  bool count = false;
+  std::string type = "no-policy-found";  // "sts", "tlsa", "no-policy-found"
+  std::string policy;                    // its policy strings, "\n"-joined
+  std::string skip_result;               // a skipped hop's result type (dnssec-invalid)
+  std::string skip_reason;
+};
 // What the next hops for a route are, with the TLS each one needs (blocking: DNS, MTA-STS).
 struct Hop {
   client::Target target;
   client::TlsPolicy tls;
   std::string skip;  // non-empty: do not try this host; the reason (a TLSA lookup failed)
+  HopRpt rpt;
 };
 struct Plan {
   std::vector<Hop> hops;
   std::string reply;  // non-empty: no hop at all; the recipients' reply
   bool permanent = false;
   std::string policy;  // "dane", "mta-sts", "" for logs
+  std::vector<store::tls_results::Row> rpt;  // failures of the plan itself (policy fetch)
 };
+
+// TLSA records as TLS-RPT policy strings: "3 1 1 <hex>" (RFC 8460 4.4).
+static std::string tlsa_policy(const std::vector<dns::Record>& records) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (const dns::Record& r : records) {
+    if (!out.empty()) out += '\n';
+    out += std::to_string(r.tlsa[0]) + " " + std::to_string(r.tlsa[1]) + " " + std::to_string(r.tlsa[2]) + " ";
+    for (unsigned char c : r.data) {
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+static std::string joined_lines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& l : v) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
 
 awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
     const routing::Route& route, const q::Message& m, std::vector<size_t> indexes,
@@ -381,6 +422,17 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       auto pol = mta_sts::current_policy(*r, cache, domain, fo, std::chrono::system_clock::now());
       // RFC 8461 5.1: a policy that cannot be fetched with nothing cached is as none.
       if (pol && *pol && (*pol)->mode != mta_sts::Mode::kNone) sts = **pol;
+      if (!pol && s->tls_rpt.enabled) {
+        // RFC 8460 4.3.2.2: counted once per attempt at this destination.
+        store::tls_results::Row row;
+        row.policy_domain = domain;
+        row.policy_type = "sts";
+        row.result_type = mta_sts::policy_failure_is_invalid(pol.error()) ? "sts-policy-invalid"
+                                                                          : "sts-policy-fetch-error";
+        row.reason = pol.error().message();
+        row.sessions = 1;
+        p.rpt.push_back(std::move(row));
+      }
     }
     bool enforce = sts && sts->mode == mta_sts::Mode::kEnforce;
     for (const MxHost& host : mx.hosts) {
@@ -392,6 +444,10 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
         dns::Answer a = dns::run(*r, tt);
         if (a.status == dns::Status::kServFail || a.status == dns::Status::kTimeout) {
           proto.skip = "TLSA lookup for " + host.name + " failed (" + a.why + ")";
+          // RFC 8460 4.3.2.1: the signed zone's TLSA answer could not be validated.
+          proto.rpt.type = "tlsa";
+          proto.rpt.skip_result = "dnssec-invalid";
+          proto.rpt.skip_reason = a.why.empty() ? std::string(dns::status_name(a.status)) : a.why;
         } else if (a.status == dns::Status::kOk) {
           // RFC 7672 2.2: TLS is mandatory; records authenticate it (none usable: encryption only).
           dane = true;
@@ -399,6 +455,8 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
           proto.tls.tlsa = a.records;
           proto.tls.verify_pkix = false;
           p.policy = "dane";
+          proto.rpt.type = "tlsa";
+          proto.rpt.policy = tlsa_policy(a.records);
         }
       }
       if (!dane && sts) {
@@ -410,7 +468,14 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
           proto.tls.verify_pkix = true;
           p.policy = "mta-sts";
         }
+        if (!enforce) {
+          // RFC 8461 5.2 testing mode: checked and reported (TLS-RPT), never enforced.
+          proto.tls.audit_pkix = true;
+        }
+        proto.rpt.type = "sts";
+        proto.rpt.policy = joined_lines(mta_sts::policy_strings(*sts));
       }
+      proto.rpt.count = s->tls_rpt.enabled && route.kind == routing::Route::kMx;
       for (const std::string& ip : host.addresses) {
         Hop h = proto;
         h.target.ip = ip;
@@ -423,6 +488,7 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
     return p;
   };
   Plan plan = co_await blocking<Plan>(std::move(plan_job));
+  for (auto& row : plan.rpt) tally(std::move(row));
   std::vector<q::Queue::Outcome> out;
   if (!plan.reply.empty()) {
     for (size_t i : indexes) {
@@ -438,6 +504,11 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
   for (const Hop& hop : plan.hops) {
     if (todo.empty()) break;
     if (!hop.skip.empty()) {
+      if (hop.rpt.count && !hop.rpt.skip_result.empty()) {
+        tally({.policy_domain = route.domain, .policy_type = hop.rpt.type, .policy = hop.rpt.policy,
+               .mx_host = hop.target.host, .receiving_ip = hop.target.ip,
+               .result_type = hop.rpt.skip_result, .reason = hop.rpt.skip_reason, .sessions = 1});
+      }
       last_failure = "451 4.7.5 " + hop.skip;
       all_permanent = false;
       continue;
@@ -467,6 +538,14 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       std::string ip = hop.target.ip, host = hop.target.host;
       client::OpenOutcome opened = co_await client::Connection::open(ex, ip, hop.target.port, host, o);
       ++connections;
+      if (hop.rpt.count && opened.tls.decided()) {
+        // RFC 8460 4: one session per connection that got as far as deciding on TLS.
+        const client::TlsResult& t = opened.tls;
+        tally({.policy_domain = route.domain, .policy_type = hop.rpt.type, .policy = hop.rpt.policy,
+               .mx_host = host, .receiving_ip = ip,
+               .result_type = t.rpt_failure ? std::string(tls_rpt::result_type_name(*t.rpt_failure)) : "",
+               .reason = t.rpt_failure ? t.rpt_reason : "", .sessions = 1});
+      }
       if (!opened.connection) {
         ++connection_failures;
         gate.release();
@@ -731,9 +810,17 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
       }
       // DKIM: our users' mail and our own reports, signed for the From: domain.
       std::shared_ptr<const std::string> outgoing = data;
-      if (!groups.empty() && (!m.envelope.auth_user.empty() || m.envelope.listener == "dsn")) {
+      if (!groups.empty() && (!m.envelope.auth_user.empty() || m.envelope.listener == "dsn" ||
+                              m.envelope.listener == "tlsrpt")) {
+        // The key of the From: domain, or of a parent domain (relaxed DMARC alignment: our
+        // reports come from the host name, mx.example.org, signed for example.org).
         std::string d = from_domain(*data);
-        if (auto k = dkim.find(d); k != dkim.end()) {
+        auto k = dkim.find(d);
+        for (size_t dot = d.find('.'); k == dkim.end() && dot != std::string::npos; dot = d.find('.')) {
+          d.erase(0, dot + 1);
+          k = dkim.find(d);
+        }
+        if (k != dkim.end()) {
           auth::dkim::SignOptions so{.domain = d, .selector = k->second.selector, .key = k->second.key.get()};
           so.timestamp = now;
           auto field = auth::dkim::sign(*data, so);
@@ -980,6 +1067,10 @@ awaitable<void> Runner::Impl::work(bool once) {
     co_await wake->async_wait(asio::redirect_error(use_awaitable, ec));
   }
   co_await reap_idle(true);
+  // What was counted for TLS-RPT since the last write (run_once: all of it).
+  if (rpt_timer) rpt_timer->cancel();
+  if (report_timer) report_timer->cancel();
+  co_await flush_tally();
   stopping = true;
   wake.reset();
   if (renew_timer) renew_timer->cancel();
@@ -1062,6 +1153,89 @@ awaitable<void> Runner::Impl::count_queue() {
   }
 }
 
+// ---- TLS-RPT ----
+
+void Runner::Impl::tally(store::tls_results::Row row) {
+  row.day = store::tls_results::day_of(unix_now());
+  row.policy_domain = mail::to_lower(row.policy_domain);
+  if (row.reason.size() > 200) {  // a code, not a story (it is part of the key)
+    size_t n = 200;
+    while (n > 0 && (static_cast<unsigned char>(row.reason[n]) & 0xC0) == 0x80) --n;  // whole UTF-8
+    row.reason.resize(n);
+  }
+  std::string key = std::to_string(row.day);
+  for (const std::string* f : {&row.policy_domain, &row.policy_type, &row.policy, &row.mx_host,
+                               &row.receiving_ip, &row.result_type, &row.reason}) {
+    key += '\x1f';
+    key += *f;
+  }
+  std::lock_guard<std::mutex> lock(rpt_mu);
+  auto [it, fresh] = rpt_tally.try_emplace(std::move(key), row);
+  if (!fresh) it->second.sessions += row.sessions;
+}
+
+// Writes the tally (on a worker); on failure the counts go back to be written next time.
+// A crash loses what was counted since the last write (at most a minute, postern-queue(7)).
+awaitable<void> Runner::Impl::flush_tally() {
+  std::vector<store::tls_results::Row> rows;
+  {
+    std::lock_guard<std::mutex> lock(rpt_mu);
+    for (auto& [k, r] : rpt_tally) rows.push_back(std::move(r));
+    rpt_tally.clear();
+  }
+  if (rows.empty()) co_return;
+  std::function<base::Status(Worker&)> job = [this, rows](Worker& w) -> base::Status {
+    store::Store* st = store_of(w);
+    if (!st) return Error::temporary(w.error);
+    return store::tls_results::add(*st, rows);
+  };
+  base::Status st = co_await blocking<base::Status>(std::move(job));
+  if (!st) {
+    base::log_error(st.error(), {{"event", "tlsrpt_tally_failed"}, {"rows", std::to_string(rows.size())}});
+    for (auto& r : rows) tally(std::move(r));
+  }
+}
+
+awaitable<void> Runner::Impl::tally_writer() {
+  rpt_timer = std::make_unique<asio::steady_timer>(io);
+  while (!stopping) {
+    rpt_timer->expires_after(std::chrono::seconds(60));
+    boost::system::error_code ec;
+    co_await rpt_timer->async_wait(asio::redirect_error(use_awaitable, ec));
+    if (stopping) break;
+    co_await flush_tally();
+  }
+}
+
+// The daily reports (smtp/tls_report.h): a few minutes after start, then every hour.
+awaitable<void> Runner::Impl::report_sender() {
+  report_timer = std::make_unique<asio::steady_timer>(io);
+  auto wait = std::chrono::seconds(180);
+  while (!stopping) {
+    report_timer->expires_after(wait);
+    wait = std::chrono::hours(1);
+    boost::system::error_code ec;
+    co_await report_timer->async_wait(asio::redirect_error(use_awaitable, ec));
+    if (stopping) break;
+    auto s = settings;
+    if (!s->tls_rpt.enabled) continue;
+    tls_report::Options o{.organization = s->tls_rpt.organization, .contact = s->tls_rpt.contact,
+                          .from = s->tls_rpt.from, .submitter = s->hostname, .ca_file = s->tls_ca_file};
+    std::function<int(Worker&)> job = [this, o](Worker& w) {
+      store::Store* st = store_of(w);
+      dns::Resolver* r = resolver_of(w);
+      if (!st || !r) {
+        base::log_warn("tlsrpt_run_failed", {{"error", w.error}});
+        return 0;
+      }
+      auto res = tls_report::send_due(*st, *r, o, std::nullopt, unix_now());
+      if (!res) base::log_error(res.error(), {{"event", "tlsrpt_run_failed"}});
+      return 0;
+    };
+    (void)co_await blocking<int>(std::move(job));
+  }
+}
+
 Runner::Runner(Settings settings, StoreOpener open_store, Reloader reload)
     : impl_(std::make_unique<Impl>(std::move(settings), std::move(open_store), std::move(reload))) {}
 
@@ -1107,6 +1281,8 @@ base::Status Runner::run(std::vector<base::InheritedSocket> inherited) {
                  asio::detached);
   asio::co_spawn(m.io, m.work(false), asio::detached);
   asio::co_spawn(m.io, m.renew_leases(), asio::detached);
+  asio::co_spawn(m.io, m.tally_writer(), asio::detached);
+  asio::co_spawn(m.io, m.report_sender(), asio::detached);
   if (auto st = base::notify_ready(); !st) base::log_warn("notify_failed", {{"error", st.error().message()}});
   base::log_info("started", {{"owner", m.owner}});
   m.io.run();

@@ -1,13 +1,12 @@
 // MTA-STS (RFC 8461): TXT record, policy, cache and the HTTPS fetch (libcurl).
 #include "smtp/mta_sts.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <mutex>
 
 #include "base/task.h"
+#include "smtp/curl_https.h"
 #include "dns/zone_resolver.h"
 
 namespace postern::smtp::mta_sts {
@@ -260,125 +259,43 @@ void MemoryPolicyCache::put(const std::string& domain, CachedPolicy policy) {
 
 // ---------------------------------------------------------------- fetch
 
-namespace {
-
-std::once_flag curl_once;
-
-void curl_init() {
-  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct Body {
-  std::string data;
-  bool too_big = false;
-};
-
-size_t on_data(char* ptr, size_t size, size_t n, void* user) {
-  auto* body = static_cast<Body*>(user);
-  size_t len = size * n;
-  if (body->data.size() + len > kMaxPolicySize) {
-    body->too_big = true;
-    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
-  }
-  body->data.append(ptr, len);
-  return len;
-}
-
-struct CurlEasy {
-  CURL* h = curl_easy_init();
-  curl_slist* resolve = nullptr;
-  ~CurlEasy() {
-    if (h) curl_easy_cleanup(h);
-    if (resolve) curl_slist_free_all(resolve);
-  }
-};
-
-base::Task<std::vector<std::string>> host_addresses(dns::Resolver& r, std::string host,
-                                                    std::string* why) {
-  std::vector<std::string> out;
-  for (dns::RrType t : {dns::RrType::kA, dns::RrType::kAaaa}) {
-    dns::Answer a = co_await r.lookup(host, t);
-    if (!a.definite() && why->empty()) {
-      *why = std::string(dns::type_name(t)) + " lookup of " + host + ": " +
-             std::string(dns::status_name(a.status));
-    }
-    for (const auto& rec : a.records) {
-      if (rec.type == t) out.push_back(t == dns::RrType::kAaaa ? "[" + rec.text + "]" : rec.text);
-    }
-  }
-  co_return out;
-}
-
-}  // namespace
-
 base::Result<std::string> fetch_policy(dns::Resolver& resolver, const std::string& domain,
                                        const FetchOptions& options) {
-  const std::string host = "mta-sts." + dns::normalize_name(domain);
   // Names are resolved through lib/dns (DNSSEC, the configured servers, the test zone file),
-  // never by libcurl's system resolver.
-  std::string why;
-  auto task = host_addresses(resolver, host, &why);
-  std::vector<std::string> addrs = dns::run(resolver, task);
-  if (addrs.empty()) {
-    return base::Error::temporary("MTA-STS policy host " + host + " has no address" +
-                                  (why.empty() ? "" : ": " + why));
+  // never by libcurl's system resolver (smtp/curl_https.h).
+  https::Request rq;
+  rq.host = "mta-sts." + dns::normalize_name(domain);
+  rq.port = options.port;
+  rq.path = "/.well-known/mta-sts.txt";
+  rq.ca_file = options.ca_file;
+  rq.timeout = options.timeout;
+  rq.max_body = kMaxPolicySize;
+  rq.user_agent = "postern-mta-sts";
+  const std::string url = "https://" + rq.host + (options.port == 443 ? "" : ":" + std::to_string(options.port)) + rq.path;
+  auto r = https::perform(resolver, rq);
+  if (!r) {
+    const std::string& m = r.error().message();
+    if (m.rfind("HTTPS host ", 0) == 0) {
+      return base::Error::temporary("MTA-STS policy host " + m.substr(11));
+    }
+    if (m.find("response larger than") != std::string::npos) {
+      return base::Error::temporary("fetching " + url + ": policy larger than " + std::to_string(kMaxPolicySize) +
+                                    " bytes");
+    }
+    return r.error();
   }
-  curl_init();
-  CurlEasy c;
-  if (!c.h) return base::Error::temporary("curl_easy_init failed");
-  std::string port = std::to_string(options.port);
-  std::string entry = host + ":" + port + ":";
-  for (size_t i = 0; i < addrs.size(); ++i) entry += (i ? "," : "") + addrs[i];
-  c.resolve = curl_slist_append(nullptr, entry.c_str());
-  std::string url =
-      "https://" + host + (options.port == 443 ? "" : ":" + port) + "/.well-known/mta-sts.txt";
-  Body body;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c.h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c.h, CURLOPT_RESOLVE, c.resolve);
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(c.h, CURLOPT_PROTOCOLS_STR, "https");
-#else
-  curl_easy_setopt(c.h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTPS));
-#endif
-  curl_easy_setopt(c.h, CURLOPT_FOLLOWLOCATION, 0L);  // RFC 8461 3.3: no redirects
-  curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options.ca_file.empty()) curl_easy_setopt(c.h, CURLOPT_CAINFO, options.ca_file.c_str());
-  curl_easy_setopt(c.h, CURLOPT_PROXY, "");     // never a proxy from the environment
-  curl_easy_setopt(c.h, CURLOPT_NOSIGNAL, 1L);  // worker threads
-  curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
-  curl_easy_setopt(c.h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.timeout.count()));
-  curl_easy_setopt(c.h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxPolicySize));
-  curl_easy_setopt(c.h, CURLOPT_USERAGENT, "postern-mta-sts");
-  curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c.h, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode rc = curl_easy_perform(c.h);
   const std::string what = "fetching " + url + ": ";
-  if (body.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-    return base::Error::temporary(what + "policy larger than " + std::to_string(kMaxPolicySize) +
-                                  " bytes");
-  }
-  if (rc != CURLE_OK) {
-    return base::Error::temporary(what + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
-  }
-  long status = 0;
-  curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
+  if (r->status != 200) {
     // RFC 8461 3.3: redirects (3xx) are not followed; only 200 is a policy.
-    return base::Error::temporary(what + "HTTP status " + std::to_string(status));
+    return base::Error::temporary(what + "HTTP status " + std::to_string(r->status));
   }
-  char* ctype = nullptr;
-  curl_easy_getinfo(c.h, CURLINFO_CONTENT_TYPE, &ctype);
-  std::string media =
-      ctype ? lower(trim_wsp(std::string_view(ctype).substr(0, std::string_view(ctype).find(';'))))
-            : "";
+  std::string_view ctype = r->content_type;
+  std::string media = lower(trim_wsp(ctype.substr(0, ctype.find(';'))));
   if (media != "text/plain") {
-    return base::Error::temporary(what + "Content-Type " + (ctype ? ctype : "(none)") +
+    return base::Error::temporary(what + "Content-Type " + (ctype.empty() ? std::string("(none)") : std::string(ctype)) +
                                   ", not text/plain");
   }
-  return std::move(body.data);
+  return std::move(r->body);
 }
 
 // ---------------------------------------------------------------- policy discovery
@@ -440,8 +357,15 @@ base::Result<std::optional<Policy>> current_policy(dns::Resolver& resolver, Poli
     return std::optional<Policy>(std::move(*policy));
   }
   if (fresh) return std::optional<Policy>(cached->policy);
-  return base::Error::temporary("MTA-STS policy of " + domain + " (id " + id +
-                                ") could not be fetched: " + policy.error().message());
+  // The words "is invalid" / "could not be fetched" tell TLS-RPT's sts-policy-invalid
+  // from sts-policy-fetch-error (RFC 8460 4.3.2.2; policy_failure_is_invalid()).
+  return base::Error::temporary("MTA-STS policy of " + domain + " (id " + id + ") " +
+                                (body ? "is invalid: " : "could not be fetched: ") +
+                                policy.error().message());
+}
+
+bool policy_failure_is_invalid(const base::Error& e) {
+  return e.message().find(") is invalid: ") != std::string::npos;
 }
 
 }  // namespace postern::smtp::mta_sts

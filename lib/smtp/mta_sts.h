@@ -148,4 +148,9 @@ base::Result<std::optional<Policy>> current_policy(dns::Resolver& resolver, Poli
                                                    const FetchOptions& options,
                                                    std::chrono::system_clock::time_point now);
 
+// For an error of current_policy(): true when a policy was fetched but is not valid
+// (TLS-RPT sts-policy-invalid), false when it could not be known or fetched
+// (sts-policy-fetch-error), RFC 8460 4.3.2.2.
+bool policy_failure_is_invalid(const base::Error& e);
+
 }  // namespace postern::smtp::mta_sts

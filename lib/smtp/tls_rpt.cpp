@@ -223,17 +223,17 @@ Report aggregate(const ReportInfo& info, std::string_view policy_domain,
       pol = rep.policies.end() - 1;
     }
     if (r.result == ResultType::kSuccess) {
-      ++pol->successful;
+      pol->successful += r.sessions;
       continue;
     }
-    ++pol->failed;
+    pol->failed += r.sessions;
     FailureDetail f{
         r.result,       r.sending_mta_ip,         r.receiving_mx_hostname, r.receiving_mx_helo,
-        r.receiving_ip, r.additional_information, r.failure_reason_code,   1};
+        r.receiving_ip, r.additional_information, r.failure_reason_code,   r.sessions};
     auto same = std::find_if(pol->failure_details.begin(), pol->failure_details.end(),
                              [&](const FailureDetail& d) { return key(d) == key(f); });
     if (same != pol->failure_details.end()) {
-      ++same->failed_session_count;
+      same->failed_session_count += r.sessions;
     } else {
       pol->failure_details.push_back(std::move(f));
     }

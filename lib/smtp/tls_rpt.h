@@ -75,6 +75,7 @@ struct ResultRecord {
   std::string receiving_ip;
   std::string additional_information;  // a URI
   std::string failure_reason_code;     // e.g. an OpenSSL verify error name
+  int64_t sessions = 1;                // how many sessions this record stands for
 };
 
 // ---- the aggregate report (RFC 8460 4.4)

@@ -674,11 +674,52 @@ CREATE TABLE tls_result (
 );
 )SQL";
 
+// ---- version 5: TLS-RPT session counts (RFC 8460; store/tls_results.h) ----
+//
+// tls_result is made again (version 4's was never written): one row per day (Unix
+// seconds of 00:00 UTC), policy domain, policy (type and its strings, "\n"-joined),
+// receiving MX and address, and result ('' = success) with its failure-reason-code;
+// `sessions` counts them. queue-run adds to it; the report run takes a (day, domain)'s
+// rows away when it sends or drops them.
+
+constexpr const char* kSqlite5 = R"SQL(
+DROP TABLE tls_result;
+CREATE TABLE tls_result (
+  day INTEGER NOT NULL,
+  policy_domain TEXT NOT NULL,
+  policy_type TEXT NOT NULL,
+  policy TEXT NOT NULL DEFAULT '',
+  mx_host TEXT NOT NULL DEFAULT '',
+  receiving_ip TEXT NOT NULL DEFAULT '',
+  result_type TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  sessions INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, policy_domain, policy_type, policy, mx_host, receiving_ip, result_type, reason)
+) WITHOUT ROWID;
+)SQL";
+
+constexpr const char* kPostgres5 = R"SQL(
+DROP TABLE tls_result;
+CREATE TABLE tls_result (
+  day BIGINT NOT NULL,
+  policy_domain TEXT NOT NULL,
+  policy_type TEXT NOT NULL,
+  policy TEXT NOT NULL DEFAULT '',
+  mx_host TEXT NOT NULL DEFAULT '',
+  receiving_ip TEXT NOT NULL DEFAULT '',
+  result_type TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  sessions BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, policy_domain, policy_type, policy, mx_host, receiving_ip, result_type, reason)
+);
+)SQL";
+
 constexpr Migration kMigrations[] = {
     {1, kSqlite1, kPostgres1},
     {2, kSqlite2, kPostgres2},
     {3, kSqlite3, kPostgres3},
     {4, kSqlite4, kPostgres4},
+    {5, kSqlite5, kPostgres5},
 };
 
 // Any constant will do; it only has to be the same in every Postern process.
@@ -747,9 +788,10 @@ const std::vector<Table>& tables() {
       {"queue_data", {"queue_id", "data"}, {"queue_id"}, ""},
       {"mta_sts_policy", {"domain", "policy_id", "policy", "fetched_at", "expires_at"}, {"domain"}, ""},
       {"tls_result",
-       {"day", "policy_domain", "policy_type", "policy_string", "mx_host", "receiving_ip",
-        "result_type", "successes", "failures"},
-       {"day", "policy_domain", "policy_type", "mx_host", "receiving_ip", "result_type"},
+       {"day", "policy_domain", "policy_type", "policy", "mx_host", "receiving_ip",
+        "result_type", "reason", "sessions"},
+       {"day", "policy_domain", "policy_type", "policy", "mx_host", "receiving_ip",
+        "result_type", "reason"},
        ""},
   };
   return kTables;

@@ -1,16 +1,18 @@
 #!/bin/sh
 # Builds the zones and the NSD configuration of tests/e2e/queue-run-tls.bats in DIR, for
-# NSD on 127.0.0.1:PORT. Usage: queue-run-tls-zones.sh DIR PORT TLSA-OK TLSA-WRONG
+# NSD on 127.0.0.1:PORT. Usage: queue-run-tls-zones.sh DIR PORT TLSA-OK TLSA-WRONG RPT-URL
 # (TLSA-OK: the SHA-256 of the MX certificate's SubjectPublicKeyInfo; TLSA-WRONG: that of
-# some other key).
+# some other key; RPT-URL: the https: TLS-RPT destination of good.sts.test).
 #
 #   dane.test   signed with ldns-signzone (ECDSA P-256, one key = the anchor in
 #               DIR/anchors.ds): ok.dane.test's MX has a matching TLSA 3 1 1 record,
-#               bad.dane.test's MX one with a wrong digest
+#               bad.dane.test's MX one with a wrong digest; both ask for TLS-RPT
+#               reports (_smtp._tls TXT) by mail to tlsrpt@example.org
 #   plain.test  unsigned: plain.test's MX has no TLSA (opportunistic STARTTLS);
 #               nomail.plain.test has a null MX (RFC 7505)
 #   sts.test    unsigned: good.sts.test announces an MTA-STS policy (_mta-sts TXT) whose
-#               host mta-sts.good.sts.test is 127.0.0.45
+#               host mta-sts.good.sts.test is 127.0.0.45; its TLS-RPT reports go to
+#               RPT-URL
 #
 # The MX hosts are 127.0.0.41 (plain), .42 (ok.dane), .43 (bad.dane), .44 (good.sts).
 set -eu
@@ -19,6 +21,7 @@ dir=$1
 port=$2
 ok=$3
 wrong=$4
+rpt_url=$5
 mkdir -p "$dir"
 cd "$dir"
 
@@ -31,6 +34,8 @@ _25._tcp.mx.ok IN TLSA 3 1 1 $ok
 bad IN MX 10 mx.bad.dane.test.
 mx.bad IN A 127.0.0.43
 _25._tcp.mx.bad IN TLSA 3 1 1 $wrong
+_smtp._tls.ok IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.org"
+_smtp._tls.bad IN TXT "v=TLSRPTv1;rua=mailto:tlsrpt@example.org"
 EOF2
 } >dane.test.zone
 
@@ -45,11 +50,12 @@ EOF2
 
 {
   nsd_soa sts.test
-  cat <<'EOF2'
+  cat <<EOF2
 good IN MX 10 mail.good.sts.test.
 mail.good IN A 127.0.0.44
 _mta-sts.good IN TXT "v=STSv1; id=20260301T000000;"
 mta-sts.good IN A 127.0.0.45
+_smtp._tls.good IN TXT "v=TLSRPTv1; rua=$rpt_url"
 EOF2
 } >sts.test.zone
 

@@ -9,7 +9,9 @@
 # are validated. The MTA-STS policy comes from tests/e2e/mta-sts-server.py over HTTPS,
 # reached at mta-sts.good.sts.test = 127.0.0.45:443 through queue-run-tls-forward.py.
 # Certificates come from a test CA made here (trusted through delivery.tls_ca_file) and
-# from a second CA nobody trusts. Each test queues a message with `queue-ctl add` into a
+# from a second CA nobody trusts. TLS-RPT (RFC 8460): the DANE domains ask for reports by
+# mail to a local mailbox, good.sts.test by HTTPS POST to queue-run-tls-rpt-server.py on
+# 127.0.0.46; the last test sends them with tls-report and checks what arrived. Each test queues a message with `queue-ctl add` into a
 # fresh SQLite store, runs `queue-run --once`, and checks both what arrived at the MX
 # (Maildir, Postfix's log) and what queue-run recorded (queue-ctl, its log).
 #
@@ -94,12 +96,26 @@ setup_file() {
   # The policy host.
   make_cert https ca mta-sts.good.sts.test
   export CA="$TLS/ca.crt"
+  # The TLS-RPT receiver, by address (RFC 8460 5.2: https: destinations verify by PKIX).
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.46" \
+    -keyout "$TLS/rpt.key" -out "$TLS/rpt.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.46\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$TLS/rpt.ext"
+  openssl x509 -req -in "$TLS/rpt.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial \
+    -days 2 -extfile "$TLS/rpt.ext" -out "$TLS/rpt.crt" 2>/dev/null
+  export RPT_DIR="$BATS_FILE_TMPDIR/rpt"
+  mkdir -p "$RPT_DIR"
+  "$PY" "$SRC_DIR/tests/e2e/queue-run-tls-rpt-server.py" "$TLS/rpt.crt" "$TLS/rpt.key" 127.0.0.46 \
+    "$BATS_FILE_TMPDIR/rpt.port" "$RPT_DIR" 3>&- >"$BATS_FILE_TMPDIR/rpt.err" 2>&1 &
+  echo $! >"$BATS_FILE_TMPDIR/rpt.pid"
+  for _ in $(seq 50); do [ -s "$BATS_FILE_TMPDIR/rpt.port" ] && break; sleep 0.1; done
+  [ -s "$BATS_FILE_TMPDIR/rpt.port" ] || { cat "$BATS_FILE_TMPDIR/rpt.err" >&2; return 1; }
+  export RPT_URL="https://127.0.0.46:$(cat "$BATS_FILE_TMPDIR/rpt.port")/tlsrpt/v1"
 
   # DNS.
   export NSD_DIR="$BATS_FILE_TMPDIR/nsd" NSD_PORT
   NSD_PORT=$(free_udp_port)
   sh "$SRC_DIR/tests/e2e/queue-run-tls-zones.sh" "$NSD_DIR" "$NSD_PORT" \
-    "$(spki_sha256 "$TLS/mx.crt")" "$(spki_sha256 "$TLS/other.crt")" >&2
+    "$(spki_sha256 "$TLS/mx.crt")" "$(spki_sha256 "$TLS/other.crt")" "$RPT_URL" >&2
   nsd_start "$NSD_DIR" "$NSD_PORT" dane.test
   drill -p "$NSD_PORT" @127.0.0.1 plain.test SOA | grep -q 'rcode: NOERROR'
   drill -p "$NSD_PORT" @127.0.0.1 sts.test SOA | grep -q 'rcode: NOERROR'
@@ -162,7 +178,7 @@ teardown_file() {
   fi
   nsd_stop "${NSD_DIR:-/nonexistent}"
   local f
-  for f in fwd https; do
+  for f in fwd https rpt; do
     if [ -s "$BATS_FILE_TMPDIR/$f.pid" ]; then kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null || true; fi
   done
 }
@@ -358,4 +374,119 @@ pflog() { grep " postfix-$1/" "$PF_DIR/postfix.log" || true; }
   grep -q 'null MX' "$dsn"
   # Nothing was sent anywhere.
   ! grep -q 'nomail' "$PF_DIR/postfix.log"
+}
+
+# report_json FILE: the JSON of a TLS-RPT report mail (its application/tlsrpt+gzip part,
+# gunzipped), or of a gzip'd POST body.
+report_json() {
+  "$PY" -c 'import email, email.policy, gzip, sys
+data = open(sys.argv[1], "rb").read()
+if data[:2] != b"\x1f\x8b":
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert msg.get_param("report-type") == "tlsrpt", msg.get_param("report-type")
+    parts = [p for p in msg.walk() if p.get_content_type() == "application/tlsrpt+gzip"]
+    assert len(parts) == 1, [p.get_content_type() for p in msg.walk()]
+    data = parts[0].get_payload(decode=True)
+sys.stdout.write(gzip.decompress(data).decode())' "$1"
+}
+
+@test "queue-run-tls: TLS-RPT — the day's reports by mail (DANE) and HTTPS POST (MTA-STS)" {
+  account-ctl "${STORE[@]}" add tlsrpt@example.org --password-stdin <<<secret >/dev/null
+  cat >>postern.yaml <<YAML
+  tls_rpt:
+    organization: Postern e2e
+YAML
+  posts_before=$(ls "$RPT_DIR"/*.meta 2>/dev/null | wc -l)
+  cp "$TLS/sts-wrong.pem" "$TLS/sts-mx.pem"
+  queue rpt-dane-ok bob@ok.dane.test
+  queue rpt-dane-bad bob@bad.dane.test
+  BAD=$QID
+  queue rpt-sts bob@good.sts.test
+  run_once
+  [ "$output" = "attempts=3 delivered=1 deferred=2 bounced=0 dsns=0 forwarded=0" ]
+  # The MX gets the right certificate: the retry delivers (and DANE fails again).
+  cp "$TLS/sts-good.pem" "$TLS/sts-mx.pem"
+  sleep 1.2
+  run_once
+  [ "$output" = "attempts=2 delivered=1 deferred=1 bounced=0 dsns=0 forwarded=0" ]
+  queue-ctl "${STORE[@]}" drop "$BAD"
+  today=$(date -u +%F)
+
+  # What queue-run counted.
+  run tls-report -c postern.yaml "${STORE[@]}" list
+  assert_status 0
+  assert_output_contains "$today  ok.dane.test  tlsa  successful=1 failed=0"
+  assert_output_contains "$today  bad.dane.test  tlsa  successful=0 failed=2"
+  assert_output_contains "$today  good.sts.test  sts  successful=1 failed=1"
+
+  run --separate-stderr tls-report -c postern.yaml "${STORE[@]}" send --day "$today"
+  printf '%s\n' "$stderr" >>queue-run.log
+  [ "$status" -eq 0 ] || { echo "tls-report send: $status $output $stderr" >&2; false; }
+  assert_output_contains "queued $today ok.dane.test rua=mailto:tlsrpt@example.org sessions=1"
+  assert_output_contains "queued $today bad.dane.test rua=mailto:tlsrpt@example.org sessions=2"
+  assert_output_contains "posted $today good.sts.test rua=$RPT_URL sessions=2"
+  grep -q "event=tlsrpt_posted domain=good.sts.test day=$today" queue-run.log
+  # Taken: a second run has nothing to send.
+  run tls-report -c postern.yaml "${STORE[@]}" send --day "$today"
+  assert_status 0
+  [ -z "$output" ]
+
+  # The mailed reports reach the local mailbox.
+  run_once
+  run store-export "${STORE[@]}" -a tlsrpt@example.org -f eml out
+  assert_status 0
+  ok=$(grep -rl '^TLS-Report-Domain: ok.dane.test' out/INBOX)
+  bad=$(grep -rl '^TLS-Report-Domain: bad.dane.test' out/INBOX)
+  [ "$(wc -l <<<"$ok")" -eq 1 ]
+  [ "$(wc -l <<<"$bad")" -eq 1 ]
+  grep -q '^TLS-Report-Submitter: out.example.org' "$ok"
+  grep -q '^From: noreply-tlsrpt@out.example.org' "$ok"
+  tlsa=$(spki_sha256 "$TLS/mx.crt")
+  wrong=$(spki_sha256 "$TLS/other.crt")
+  report_json "$ok" >ok.json
+  report_json "$bad" >bad.json
+  "$PY" -c 'import json, sys
+day, ok_tlsa, wrong_tlsa = sys.argv[1:4]
+ok = json.load(open("ok.json"))
+bad = json.load(open("bad.json"))
+for r, d in ((ok, "ok.dane.test"), (bad, "bad.dane.test")):
+    assert r["organization-name"] == "Postern e2e", r
+    assert r["report-id"] == day + "T00:00:00Z_" + d + "@out.example.org", r
+    assert r["date-range"]["start-datetime"] == day + "T00:00:00Z", r
+    assert len(r["policies"]) == 1, r
+p = ok["policies"][0]
+assert p["policy"]["policy-type"] == "tlsa", p
+assert p["policy"]["policy-domain"] == "ok.dane.test", p
+assert p["policy"]["policy-string"] == ["3 1 1 " + ok_tlsa], p
+assert p["summary"] == {"total-successful-session-count": 1, "total-failure-session-count": 0}, p
+p = bad["policies"][0]
+assert p["policy"]["policy-string"] == ["3 1 1 " + wrong_tlsa], p
+assert p["summary"] == {"total-successful-session-count": 0, "total-failure-session-count": 2}, p
+(f,) = p["failure-details"]
+assert f["result-type"] == "validation-failure", f
+assert f["receiving-mx-hostname"] == "mx.bad.dane.test" and f["receiving-ip"] == "127.0.0.43", f
+assert f["failed-session-count"] == 2, f
+' "$today" "$tlsa" "$wrong"
+
+  # The MTA-STS domain's report was POSTed once, gzip'd, as application/tlsrpt+gzip.
+  [ "$(ls "$RPT_DIR"/*.meta | wc -l)" -eq $((posts_before + 1)) ]
+  n=$((posts_before + 1))
+  [ "$(sed -n 1p "$RPT_DIR/$n.meta")" = "/tlsrpt/v1" ]
+  [ "$(sed -n 2p "$RPT_DIR/$n.meta")" = "application/tlsrpt+gzip" ]
+  report_json "$RPT_DIR/$n.body" >sts.json
+  "$PY" -c 'import json
+r = json.load(open("sts.json"))
+(p,) = r["policies"]
+assert p["policy"]["policy-type"] == "sts", p
+assert p["policy"]["policy-domain"] == "good.sts.test", p
+assert p["policy"]["policy-string"] == ["version: STSv1", "mode: enforce", "mx: mail.good.sts.test",
+                                        "mx: *.good.sts.test", "max_age: 86400"], p
+assert p["policy"]["mx-host"] == ["mail.good.sts.test", "*.good.sts.test"], p
+assert p["summary"] == {"total-successful-session-count": 1, "total-failure-session-count": 1}, p
+(f,) = p["failure-details"]
+assert f["result-type"] == "certificate-host-mismatch", f
+assert f["receiving-mx-hostname"] == "mail.good.sts.test" and f["receiving-ip"] == "127.0.0.44", f
+assert f["failure-reason-code"] == "hostname mismatch", f
+'
 }

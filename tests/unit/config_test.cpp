@@ -516,7 +516,8 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "delivery:", "retry:", "max_lifetime:", "delay_warning:", "max_per_destination:",
         "batch:", "lease:", "poll:", "connection_idle:", "connect_timeout:", "mta_sts:", "dane:",
         "tls_ca_file:", "mx_port:", "transports:", "via:", "tls:", "auth_user:",
-        "auth_password:", "dkim:", "selector:", "srs:", "secrets:", "max_age:"}) {
+        "auth_password:", "dkim:", "selector:", "srs:", "secrets:", "max_age:", "tls_rpt:",
+        "enabled:", "organization:", "contact:", "from:"}) {
     EXPECT_CONTAINS(text, (key));
   }
 }

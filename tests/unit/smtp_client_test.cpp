@@ -319,6 +319,36 @@ TEST(SmtpClientPeer, HeloFallbackAndOneCommandAtATime) {
   EXPECT_EQ(d.result->outcome(1).code, 550);
 }
 
+// TLS-RPT (RFC 8460 4.3.1): a peer without STARTTLS when TLS is required fails as
+// starttls-not-supported; an opportunistic session goes on in clear and says so too.
+TEST(SmtpClientPeer, NoStartTlsIsReportedAsStarttlsNotSupported) {
+  for (bool required : {true, false}) {
+    Peer peer([&](Peer& p) {
+      p.send("220 plain.test ESMTP\r\n");
+      if (!p.until("EHLO client.test\r\n")) return;
+      p.send("250-plain.test\r\n250 PIPELINING\r\n");
+      if (required) {
+        if (p.until("QUIT\r\n")) p.send("221 bye\r\n");
+        return;
+      }
+      if (!p.until("DATA\r\n")) return;
+      p.send("250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+      if (!p.until("\r\n.\r\n")) return;
+      p.send("250 done\r\n");
+      if (p.until("QUIT\r\n")) p.send("221 bye\r\n");
+    });
+    Options o = quick();
+    o.tls.mode = required ? TlsMode::kRequired : TlsMode::kOpportunistic;
+    Delivery d = send_one(peer.targets(), o, three(), "Subject: h\r\n\r\nx\r\n");
+    EXPECT_EQ(d.result.has_value(), !required) << d.failure.reason;
+    EXPECT_FALSE(d.tls.used);
+    EXPECT_TRUE(d.tls.decided());
+    ASSERT_TRUE(d.tls.rpt_failure);
+    EXPECT_EQ(*d.tls.rpt_failure, tls_rpt::ResultType::kStarttlsNotSupported);
+    EXPECT_EQ(d.tls.rpt_reason, "STARTTLS not offered");
+  }
+}
+
 TEST(SmtpClientPeer, AGarbledGreetingIsATransientFailure) {
   Peer peer([&](Peer& p) {
     p.send("hello, I am not an SMTP server\r\n");
@@ -556,6 +586,68 @@ TEST_F(SmtpClientServer, PkixWithAWrongNameSendsNothing) {
   EXPECT_TRUE(queued().empty());
 }
 
+// TLS-RPT result types of failed PKIX checks (RFC 8460 4.3.1), with OpenSSL's reason.
+TEST_F(SmtpClientServer, PkixFailuresAreClassifiedForTlsRpt) {
+  Options o = tls_options();
+  o.tls.verify_pkix = true;
+  o.tls.ca_file = dir_->path() + "/cert.pem";
+  o.tls.names = {"other.example.net"};
+  Delivery d = send_one(targets(), o, envelope(), kMessage);
+  EXPECT_FALSE(d.result);
+  EXPECT_TRUE(d.tls.used);
+  EXPECT_TRUE(d.tls.decided());
+  ASSERT_TRUE(d.tls.rpt_failure);
+  EXPECT_EQ(*d.tls.rpt_failure, tls_rpt::ResultType::kCertificateHostMismatch);
+  EXPECT_EQ(d.tls.rpt_reason, "hostname mismatch");
+
+  // Self-signed and not in the trust store: not trusted.
+  o.tls.names.clear();
+  o.tls.ca_file = dir_->path() + "/nothing.pem";
+  d = send_one(targets(), o, envelope(), kMessage);
+  EXPECT_FALSE(d.result);
+  if (d.tls.rpt_failure && *d.tls.rpt_failure == tls_rpt::ResultType::kValidationFailure) {
+    // The CA file could not be loaded: that is a local problem, not the peer's. Use the
+    // system store instead (which does not know this certificate).
+    o.tls.ca_file.clear();
+    d = send_one(targets(), o, envelope(), kMessage);
+  }
+  ASSERT_TRUE(d.tls.rpt_failure);
+  EXPECT_EQ(*d.tls.rpt_failure, tls_rpt::ResultType::kCertificateNotTrusted) << d.tls.rpt_reason;
+  EXPECT_NE(d.tls.rpt_reason.find("self-signed"), std::string::npos) << d.tls.rpt_reason;
+
+  // The right name and trust: no failure to report.
+  o.tls.ca_file = dir_->path() + "/cert.pem";
+  d = send_one(targets(), o, envelope(), kMessage);
+  ASSERT_TRUE(d.result) << d.failure.reason;
+  EXPECT_FALSE(d.tls.rpt_failure);
+  EXPECT_TRUE(d.tls.decided());
+  EXPECT_TRUE(queued().size() == 1u);
+}
+
+// MTA-STS testing mode (RFC 8461 5.2): the check runs and is reported, the mail goes.
+TEST_F(SmtpClientServer, AuditModeReportsAWrongNameAndDeliversAnyway) {
+  Options o = tls_options();
+  o.tls.audit_pkix = true;
+  o.tls.ca_file = dir_->path() + "/cert.pem";
+  o.tls.names = {"other.example.net"};
+  Delivery d = send_one(targets(), o, envelope(), kMessage);
+  ASSERT_TRUE(d.result) << d.failure.reason;
+  EXPECT_EQ(d.accepted(), 2u);
+  EXPECT_TRUE(d.tls.used);
+  EXPECT_FALSE(d.tls.verified);
+  ASSERT_TRUE(d.tls.rpt_failure);
+  EXPECT_EQ(*d.tls.rpt_failure, tls_rpt::ResultType::kCertificateHostMismatch);
+  EXPECT_EQ(queued().size(), 1u);
+
+  // And with the right name: verified, nothing to report.
+  o.tls.names.clear();
+  d = send_one(targets(), o, envelope(), kMessage);
+  ASSERT_TRUE(d.result) << d.failure.reason;
+  EXPECT_TRUE(d.tls.verified);
+  EXPECT_EQ(d.tls.how, "pkix");
+  EXPECT_FALSE(d.tls.rpt_failure);
+}
+
 TEST_F(SmtpClientServer, DaneEeWithTheRightDigestVerifiesAndAWrongOneSendsNothing) {
   Options o = tls_options();
   o.tls.tlsa = {tlsa(*spki_sha256_)};
@@ -571,6 +663,21 @@ TEST_F(SmtpClientServer, DaneEeWithTheRightDigestVerifiesAndAWrongOneSendsNothin
   EXPECT_FALSE(d.failure.permanent);
   EXPECT_NE(d.failure.reason.find("DANE"), std::string::npos) << d.failure.reason;
   EXPECT_EQ(queued().size(), 1u) << "a message went over a connection DANE did not verify";
+  ASSERT_TRUE(d.tls.rpt_failure);
+  EXPECT_EQ(*d.tls.rpt_failure, tls_rpt::ResultType::kValidationFailure);
+  EXPECT_EQ(d.tls.rpt_reason, "no TLSA record matched");
+
+  // Only PKIX-TA/EE records (RFC 7672 3.1.3: unusable): tlsa-invalid.
+  dns::Record pkix_ee = tlsa(*spki_sha256_);
+  pkix_ee.tlsa[0] = 1;
+  o.tls.tlsa = {pkix_ee};
+  // RFC 7672 2.2: encrypted but unauthenticated, and reported.
+  d = send_one(targets(), o, envelope(), kMessage);
+  ASSERT_TRUE(d.result) << d.failure.reason;
+  EXPECT_TRUE(d.tls.used);
+  EXPECT_FALSE(d.tls.verified);
+  ASSERT_TRUE(d.tls.rpt_failure);
+  EXPECT_EQ(*d.tls.rpt_failure, tls_rpt::ResultType::kTlsaInvalid);
 }
 
 }  // namespace

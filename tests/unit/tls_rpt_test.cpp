@@ -1,5 +1,7 @@
 // SMTP TLS Reporting (RFC 8460): TXT record, aggregation, the JSON report read back with
 // Boost.JSON, gzip round trip, the report message.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -138,6 +140,29 @@ TEST_F(TlsRptReport, AggregatesPerPolicy) {
   EXPECT_EQ(r.policies[0].failure_details[0].failed_session_count, 3);
   EXPECT_EQ(r.policies[1].type, rpt::PolicyType::kNoPolicyFound);
   EXPECT_EQ(r.policies[1].failed, 1);
+}
+
+// A record standing for several sessions (the counts queue-run stores) counts as many.
+TEST_F(TlsRptReport, RecordsCarryTheirSessionCounts) {
+  std::vector<rpt::ResultRecord> folded;
+  for (const auto& r : recs_) {
+    auto same = std::find_if(folded.begin(), folded.end(), [&](const rpt::ResultRecord& f) {
+      return f.time / 86400 == r.time / 86400 && f.policy_domain == r.policy_domain &&
+             f.policy_type == r.policy_type && f.result == r.result &&
+             f.receiving_ip == r.receiving_ip && f.failure_reason_code == r.failure_reason_code;
+    });
+    if (same != folded.end()) {
+      same->sessions += r.sessions;
+    } else {
+      folded.push_back(r);
+    }
+  }
+  ASSERT_LT(folded.size(), recs_.size());
+  rpt::Report a = rpt::aggregate(info_, "example.org", recs_);
+  rpt::Report b = rpt::aggregate(info_, "example.org", folded);
+  EXPECT_EQ(rpt::to_json(a), rpt::to_json(b));
+  EXPECT_EQ(b.policies[0].successful, 5);
+  EXPECT_EQ(b.policies[0].failure_details[0].failed_session_count, 3);
 }
 
 TEST_F(TlsRptReport, JsonReadsBack) {
