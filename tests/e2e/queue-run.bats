@@ -464,6 +464,37 @@ PY
   [ "$output" = pass ] || { echo "dkimpy: $output $stderr"; false; }
 }
 
+@test "queue-run: submitted mail is DKIM-signed (a subdomain's with its parent's key); dkimpy verifies it" {
+  start_sink
+  account-ctl "${STORE[@]}" domain add fwd.postern.test >/dev/null
+  account-ctl "${STORE[@]}" domain add news.fwd.postern.test >/dev/null
+  account-ctl "${STORE[@]}" add joe@fwd.postern.test --password-stdin <<<pw1 >/dev/null
+  account-ctl "${STORE[@]}" add kim@news.fwd.postern.test --password-stdin <<<pw2 >/dev/null
+  local who pw n=0
+  for who in joe@fwd.postern.test:pw1 kim@news.fwd.postern.test:pw2; do
+    pw=${who#*:} who=${who%%:*} n=$((n + 1))
+    session "EHLO client.far.test\r\nAUTH PLAIN $(printf '\0%s\0%s' "$who" "$pw" | base64 -w0)\r\nMAIL FROM:<$who>\r\nRCPT TO:<dave@outside.test>\r\nDATA\r\nFrom: <$who>\r\nTo: dave@outside.test\r\nSubject: signed $n\r\nMessage-ID: <dkim$n@e2e.test>\r\nDate: Sun, 1 Mar 2026 10:00:00 +0000\r\n\r\nsigned body $n\r\n.\r\nQUIT\r\n" \
+      --listener submission
+    assert_output_contains "235 2.7.0"
+    assert_output_contains "250 2.0.0 ok: queued as"
+  done
+  # Mail from outside, delivered to a local mailbox, is not signed.
+  session "EHLO mail.far.test\r\nMAIL FROM:<carol@far.test>\r\nRCPT TO:<joe@fwd.postern.test>\r\nDATA\r\nFrom: <carol@far.test>\r\nSubject: inbound\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+  assert_output_contains "250 2.0.0 ok: queued as"
+  qrun
+  assert_status 0
+  [ "$(ls sink/*.eml | wc -l)" -eq 2 ]
+  local f
+  for f in sink/*.eml; do
+    [ "$(grep -c '^DKIM-Signature:' "$f")" -eq 1 ]
+    run --separate-stderr "$PY" "$ARC" --dkim "127.0.0.1:$NSD_PORT" "$f"
+    assert_status 0
+    [ "$output" = "pass fwd.postern.test" ] || { echo "dkimpy: $output $stderr"; false; }
+  done
+  export_eml joe@fwd.postern.test joe
+  ! grep -q '^DKIM-Signature:' joe/*/*.eml
+}
+
 @test "queue-run: smart host over implicit TLS with AUTH (another smtp-listen's submissions)" {
   command -v smtp-listen >/dev/null
   mkdir relay
