@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # queue-run's transport security end to end (issue 6): real MX hosts, real DNS, real
-# DNSSEC. Each destination domain has its own loopback address, 127.0.0.41-44, port 25,
+# DNSSEC. Each destination domain has its own loopback address, 127.0.0.41-49, port 25,
 # where one private Postfix instance (its own config and queue directories under /tmp,
 # never the system's) runs an smtpd per address with its own certificate and log name
 # and delivers into a Maildir per domain (virtual(8)). Debian's NSD on a free port of
@@ -69,7 +69,7 @@ setup_file() {
   getent passwd postfix >/dev/null || skip "no postfix user"
   [ -x "$PY" ] || skip "$PY is missing"
   local ip
-  for ip in 127.0.0.41 127.0.0.42 127.0.0.43 127.0.0.44; do
+  for ip in 127.0.0.41 127.0.0.42 127.0.0.43 127.0.0.44 127.0.0.47 127.0.0.48 127.0.0.49; do
     ! listening "$ip" 25 || skip "$ip:25 is taken"
   done
   ! listening 127.0.0.45 443 || skip "127.0.0.45:443 is taken"
@@ -89,6 +89,12 @@ setup_file() {
   # Opportunistic and DANE MX hosts: a certificate no one can verify by PKIX.
   make_cert mx unknown mx.plain.test mx.ok.dane.test mx.bad.dane.test
   make_cert other unknown other.test
+  # DANE-TA MX hosts: chains up to the test CA, sent along (TLSA 2 0 1 names its
+  # certificate); the second chain names another host.
+  make_cert ta ca mx.ta.dane.test
+  make_cert tabad ca other.test
+  cat "$TLS/ca.crt" >>"$TLS/ta.pem"
+  cat "$TLS/ca.crt" >>"$TLS/tabad.pem"
   # The MTA-STS MX: first a trusted certificate for another name, later the right one.
   make_cert sts-wrong ca wrong.sts.test
   make_cert sts-good ca mail.good.sts.test
@@ -115,7 +121,8 @@ setup_file() {
   export NSD_DIR="$BATS_FILE_TMPDIR/nsd" NSD_PORT
   NSD_PORT=$(free_udp_port)
   sh "$SRC_DIR/tests/e2e/queue-run-tls-zones.sh" "$NSD_DIR" "$NSD_PORT" \
-    "$(spki_sha256 "$TLS/mx.crt")" "$(spki_sha256 "$TLS/other.crt")" "$RPT_URL" >&2
+    "$(spki_sha256 "$TLS/mx.crt")" "$(spki_sha256 "$TLS/other.crt")" "$RPT_URL" \
+    "$(openssl x509 -in "$TLS/ca.crt" -outform DER | sha256sum | cut -d' ' -f1)" >&2
   nsd_start "$NSD_DIR" "$NSD_PORT" dane.test
   drill -p "$NSD_PORT" @127.0.0.1 plain.test SOA | grep -q 'rcode: NOERROR'
   drill -p "$NSD_PORT" @127.0.0.1 sts.test SOA | grep -q 'rcode: NOERROR'
@@ -144,9 +151,9 @@ setup_file() {
     alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 relayhost= \
     smtpd_tls_security_level=may smtpd_tls_loglevel=1 smtpd_tls_received_header=yes \
     smtpd_tls_cert_file= smtpd_tls_key_file= smtp_tls_security_level=none \
-    virtual_mailbox_domains="plain.test ok.dane.test bad.dane.test good.sts.test" \
+    virtual_mailbox_domains="plain.test ok.dane.test bad.dane.test good.sts.test ta.dane.test tabad.dane.test" \
     virtual_mailbox_base="$PF_DIR/mail" \
-    "virtual_mailbox_maps=inline:{bob@plain.test=plain/, bob@ok.dane.test=ok.dane/, bob@bad.dane.test=bad.dane/, bob@good.sts.test=good.sts/}" \
+    "virtual_mailbox_maps=inline:{bob@plain.test=plain/, bob@ok.dane.test=ok.dane/, bob@bad.dane.test=bad.dane/, bob@good.sts.test=good.sts/, bob@ta.dane.test=ta.dane/, bob@tabad.dane.test=tabad.dane/}" \
     virtual_uid_maps=static:65534 virtual_gid_maps=static:65534 virtual_minimum_uid=100
   "${C[@]}" -F '*/*/chroot=n'
   "${C[@]}" -M# smtp/inet
@@ -155,10 +162,12 @@ setup_file() {
   smtpd_service dane-bad 127.0.0.43 "$TLS/mx.pem"
   # max_use=1: every connection gets a fresh smtpd, which reads the chain file anew.
   smtpd_service sts 127.0.0.44 "$TLS/sts-mx.pem" -o max_use=1
+  smtpd_service dane-ta 127.0.0.47 "$TLS/ta.pem"
+  smtpd_service dane-tabad 127.0.0.48 "$TLS/tabad.pem"
   postfix -c "$PF_DIR/etc" check 3>&- >&2 || { echo "postfix check failed" >&2; return 1; }
   postfix -c "$PF_DIR/etc" start 3>&- >/dev/null 2>&1 || {
     echo "postfix start failed" >&2; cat "$PF_DIR/postfix.log" >&2; return 1; }
-  for ip in 127.0.0.41 127.0.0.42 127.0.0.43 127.0.0.44; do
+  for ip in 127.0.0.41 127.0.0.42 127.0.0.43 127.0.0.44 127.0.0.47 127.0.0.48; do
     for _ in $(seq 50); do listening "$ip" 25 && break; sleep 0.1; done
     listening "$ip" 25 || { cat "$PF_DIR/postfix.log" >&2; return 1; }
   done
@@ -389,6 +398,37 @@ if data[:2] != b"\x1f\x8b":
     assert len(parts) == 1, [p.get_content_type() for p in msg.walk()]
     data = parts[0].get_payload(decode=True)
 sys.stdout.write(gzip.decompress(data).decode())' "$1"
+}
+
+@test "queue-run-tls: DANE-TA — TLSA 2 0 1 of the CA: a chain to it for the MX name delivers; for another name defers" {
+  queue ta-1 bob@ta.dane.test
+  queue tabad-1 bob@tabad.dane.test
+  bad=$QID
+  run_once
+  [ "$output" = "attempts=2 delivered=1 deferred=1 bounced=0 dsns=0 forwarded=0" ]
+  grep "event=delivered .*to=bob@ta.dane.test .*relay=mx.ta.dane.test" queue-run.log | grep -q 'tls="TLSv1.[23] dane-ta"'
+  arrived ta.dane ta-1
+  grep -q 'by mx.dane-ta.test (Postfix) with ESMTPS' "$MSG"
+  # RFC 7672 3.2.2: under DANE-TA the certificate must name the MX host.
+  grep "event=deferred queue_id=$bad " queue-run.log | grep -q 'DANE verification failed'
+  [ "$(in_maildir tabad.dane tabad-1)" -eq 0 ]
+  ! pflog dane-tabad | grep -q 'from=<ann@example.org>'
+}
+
+@test "queue-run-tls: an MX list that names ourselves — only the preferred hosts; as the best MX, a loop is returned" {
+  # RFC 5321 5.1: as relay.plain.test (backup.plain.test's MX 20) only MX 10 is tried,
+  # although relay.plain.test's address would take the mail.
+  sed -i 's/^  hostname: out.example.org$/  hostname: relay.plain.test/' postern.yaml
+  queue backup-1 bob@backup.plain.test
+  backup=$QID
+  queue loop-1 bob@loop.plain.test
+  run_once
+  # (the third attempt delivers the DSN to ann)
+  [ "$output" = "attempts=3 delivered=1 deferred=1 bounced=1 dsns=1 forwarded=0" ]
+  grep "event=deferred queue_id=$backup " queue-run.log | grep -q 'relay=down.plain.test'
+  ! grep "queue_id=$backup " queue-run.log | grep -q 'relay.plain.test\[\|127\.0\.0\.41'
+  grep "event=bounced .*to=bob@loop.plain.test" queue-run.log | grep -q '554 5.4.6 mail for loop.plain.test loops back to myself'
+  [ "$(in_maildir plain backup-1)" -eq 0 ]
 }
 
 @test "queue-run-tls: TLS-RPT — the day's reports by mail (DANE) and HTTPS POST (MTA-STS)" {
