@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "admin/dns_records.h"
 #include "auth/dkim.h"
 #include "base/cli.h"
 #include "base/fd.h"
@@ -27,13 +28,11 @@ struct Options {
   bool force = false;
 };
 
-// RFC 1035 3.3.14: a TXT record is a sequence of character-strings of at most 255 bytes.
+// The record to publish, as postern-dns(8) prints it too.
 std::string txt_record(const Options& o, const dkim::PrivateKey& key) {
-  std::string value = std::string("v=DKIM1; k=") + (key.is_ed25519() ? "ed25519" : "rsa") +
-                      "; p=" + dkim::base64_encode(key.public_key_record());
-  std::string line = o.selector + "._domainkey." + o.domain + ". IN TXT";
-  for (size_t i = 0; i < value.size(); i += 255) line += " \"" + value.substr(i, 255) + "\"";
-  return line + "\n";
+  namespace admin = postern::admin;
+  return o.selector + "._domainkey." + o.domain + ". IN TXT " +
+         admin::quoted_txt(admin::dkim_key_record(key.is_ed25519(), key.public_key_record())) + "\n";
 }
 
 postern::base::Status write_private(const std::string& path, const std::string& pem, bool force) {

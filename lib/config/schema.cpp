@@ -28,6 +28,16 @@ const std::array kSchema = {
             .type = Type::kPath,
             .default_value = "/var/lib/postern",
             .doc = "Directory for the store, message blobs and runtime state."},
+    KeySpec{.path = "server.control_socket",
+            .type = Type::kPath,
+            .default_value = "${server.data_dir}/postern.sock",
+            .doc = "Unix socket (mode 0600) on which the supervisor answers postern status, "
+                   "reload and stop."},
+    KeySpec{.path = "server.stop_timeout",
+            .type = Type::kDuration,
+            .default_value = "30s",
+            .doc = "On SIGTERM, how long the supervisor gives each service to stop (smtp-listen "
+                   "first, then queue-run) before it kills it."},
     KeySpec{.path = "log.format",
             .type = Type::kEnum,
             .default_value = "logfmt",
@@ -456,6 +466,30 @@ const std::array kSchema = {
             .doc = "From: and envelope sender of mailed reports; signed when delivery.dkim has "
                    "a key for its domain (RFC 8460 5.3).",
             .default_doc = "noreply-tlsrpt@ and server.hostname"},
+    KeySpec{.path = "mta_sts.mode",
+            .type = Type::kEnum,
+            .default_value = "testing",
+            .doc = "Mode of the MTA-STS policy our domains publish (RFC 8461 5): enforce (senders "
+                   "refuse unauthenticated TLS to our MX), testing (they only report) or none; "
+                   "see postern-dns(8).",
+            .values = "enforce|testing|none"},
+    KeySpec{.path = "mta_sts.max_age",
+            .type = Type::kDuration,
+            .default_value = "7d",
+            .doc = "max_age of our published MTA-STS policy: how long senders cache it "
+                   "(RFC 8461 3.2; at most 365 days)."},
+    KeySpec{.path = "dmarc.policy",
+            .type = Type::kEnum,
+            .default_value = "quarantine",
+            .doc = "p= of the DMARC record postern-dns(8) tells our domains to publish "
+                   "(RFC 7489 6.3): what receivers do with mail that fails DMARC.",
+            .values = "none|quarantine|reject"},
+    KeySpec{.path = "dmarc.report_address",
+            .type = Type::kString,
+            .default_value = "",
+            .doc = "Where receivers send DMARC aggregate reports: the rua=mailto: of the "
+                   "published DMARC record.",
+            .default_doc = "postmaster@ and the domain"},
     KeySpec{.path = "listeners",
             .type = Type::kTable,
             .default_value = "[]",

@@ -517,7 +517,7 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "batch:", "lease:", "poll:", "connection_idle:", "connect_timeout:", "mta_sts:", "dane:",
         "tls_ca_file:", "mx_port:", "transports:", "via:", "tls:", "auth_user:",
         "auth_password:", "dkim:", "selector:", "srs:", "secrets:", "max_age:", "tls_rpt:",
-        "enabled:", "organization:", "contact:", "from:"}) {
+        "enabled:", "organization:", "contact:", "from:", "policy:", "report_address:"}) {
     EXPECT_CONTAINS(text, (key));
   }
 }
@@ -570,10 +570,12 @@ TEST_F(ConfigTest, ScdocMentionsEveryKey) {
   std::string doc = schema_scdoc();
   EXPECT_EQ(doc.rfind("postern.yaml(5)", 0), 0u);
   for (const char* key :
-       {"server.hostname", "server.user", "server.data\\_dir", "log.format", "log.level",
+       {"server.hostname", "server.user", "server.data\\_dir", "server.control\\_socket",
+        "server.stop\\_timeout", "log.format", "log.level",
         "dns.servers", "dns.timeout", "store.engine", "store.path", "store.url",
         "smtp.max\\_message\\_size", "smtp.max\\_recipients", "smtp.auth\\_requires\\_tls",
-        "listeners", "listeners[].name", "listeners[].address", "listeners[].mode", "include"}) {
+        "listeners", "listeners[].name", "listeners[].address", "listeners[].mode", "include",
+        "mta\\_sts.mode", "mta\\_sts.max\\_age", "dmarc.policy", "dmarc.report\\_address"}) {
     EXPECT_CONTAINS(doc, (std::string("*") + key + "*")) << key;
   }
   EXPECT_CONTAINS(doc, ("text, logfmt, json"));
