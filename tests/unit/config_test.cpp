@@ -504,7 +504,8 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* key :
-       {"hostname:", "user:", "data_dir:", "format:", "level:", "servers:", "timeout:", "engine:",
+       {"hostname:", "user:", "data_dir:", "control_socket:", "stop_timeout:", "format:",
+        "level:", "servers:", "timeout:", "engine:",
         "path:", "url:", "max_message_size:", "max_recipients:", "auth_requires_tls:", "listeners:",
         "name:", "address:", "mode:", "include:", "max_connections:", "max_connections_per_ip:",
         "max_commands:", "max_errors:", "max_line:", "command_timeout:", "data_timeout:",
