@@ -1,5 +1,6 @@
 #include "supervise/os.h"
 
+
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -12,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+
+#include "base/log.h"
 
 namespace postern::supervise {
 namespace {
@@ -145,8 +148,27 @@ base::Status prepare_data_dir(const std::string& dir, const std::optional<UserId
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return base::Error::config("server.data_dir: cannot create " + dir + ": " + ec.message());
-  if (owner && ::chown(dir.c_str(), owner->uid, owner->gid) != 0) {
+  if (!owner) return {};
+  if (::chown(dir.c_str(), owner->uid, owner->gid) != 0) {
     return base::Error::from_errno(errno, "server.data_dir: chown " + dir);
+  }
+  // What an admin made there as root (account-ctl creating the store, its WAL, a blob
+  // directory) would lock the services out: every entry directly inside and every
+  // directory below becomes the user's too. Blob files below stay as they are (never
+  // written again; removing one needs only its directory); sockets and symbolic links are
+  // left alone.
+  auto give = [&](const std::filesystem::directory_entry& e) {
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || S_ISSOCK(st.st_mode) || S_ISLNK(st.st_mode)) return;
+    if (st.st_uid == owner->uid) return;
+    if (::lchown(e.path().c_str(), owner->uid, owner->gid) != 0) {
+      base::log_warn("chown_failed", {{"path", e.path().string()}, {"error", std::strerror(errno)}});
+    }
+  };
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) give(e);
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() > 0 && it->is_directory(ec) && !it->is_symlink(ec)) give(*it);
   }
   return {};
 }

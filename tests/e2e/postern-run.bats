@@ -46,7 +46,8 @@ setup_file() {
   account-ctl -c "$CONF" domain add example.org >/dev/null
   account-ctl -c "$CONF" add ann@example.org --password-stdin <<<secret >/dev/null
   account-ctl -c "$CONF" add bob@example.org --password-stdin <<<hunter2 >/dev/null
-  if [ -n "$RUN_AS" ]; then chown -R "$RUN_AS:" "$D/data" "$D/out"; fi
+  # The store was made by root just now: postern run gives data_dir's contents to the user.
+  if [ -n "$RUN_AS" ]; then chown -R "$RUN_AS:" "$D/out"; fi
   : > "$D/ready"
   postern run -c "$CONF" --notify-fd 3 3>"$D/ready" >/dev/null 2>"$LOG" &
   echo $! > "$D/supervisor.pid"
@@ -196,6 +197,8 @@ for s in d["services"]:
     [ "$(ps -o user= -p "$(field smtp-listen pid)")" = "$RUN_AS" ]
     [ "$(ps -o user= -p "$(field queue-run pid)")" = "$RUN_AS" ]
     [ "$(stat -c %U "$D/data")" = "$RUN_AS" ]
+    [ "$(stat -c %U "$D/data/store.db")" = "$RUN_AS" ]
+    [ "$(stat -c %U "$D/data/blobs")" = "$RUN_AS" ]
   fi
 }
 
