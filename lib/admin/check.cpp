@@ -145,9 +145,9 @@ struct Checker {
     }
     return (st.st_mode & other_bit) != 0;
   }
-  // Whether the user can reach and read `path`: search permission on every directory
-  // above it, read permission on it.
-  static bool readable_by(const std::string& path, const User& u) {
+  // Whether the user can reach and read (or write) `path`: search permission on every
+  // directory above it, read (write) permission on it.
+  static bool readable_by(const std::string& path, const User& u, bool write = false) {
     std::filesystem::path p = std::filesystem::absolute(path);
     std::filesystem::path dir;
     for (auto it = p.begin(); it != p.end(); ++it) {
@@ -156,7 +156,7 @@ struct Checker {
       if (stat(dir.c_str(), &st) != 0) return false;
       bool last = std::next(it) == p.end();
       if (!last && !allowed(st, u, S_IXUSR, S_IXGRP, S_IXOTH)) return false;
-      if (last) return allowed(st, u, S_IRUSR, S_IRGRP, S_IROTH);
+      if (last) return write ? allowed(st, u, S_IWUSR, S_IWGRP, S_IWOTH) : allowed(st, u, S_IRUSR, S_IRGRP, S_IROTH);
     }
     return false;
   }
@@ -199,6 +199,20 @@ struct Checker {
       if (!readable_by(f.path, *u)) {
         error(f.where, f.what + " " + f.path + " cannot be read by server.user " + u->name +
                            ", whom the services run as (chown or chgrp it, or move it)");
+      }
+    }
+    // A SQLite store outside server.data_dir (which postern run gives to the user) must be
+    // writable by the user, and so must its directory (the WAL and lock files).
+    if (cfg.get_string("store.engine") != "sqlite") return;
+    std::filesystem::path db = std::filesystem::absolute(cfg.get_string("store.path"));
+    std::filesystem::path data = std::filesystem::absolute(cfg.get_string("server.data_dir"));
+    if (db.parent_path().lexically_normal() == data.lexically_normal()) return;
+    for (const std::filesystem::path& p : {db.parent_path(), db}) {
+      struct stat st {};
+      if (stat(p.c_str(), &st) != 0) continue;
+      if (!readable_by(p.string(), *u, true)) {
+        error(cfg.origin("store.path"), "the store " + p.string() + " cannot be written by server.user " + u->name +
+                                            " (chown it, or keep the store in server.data_dir)");
       }
     }
   }

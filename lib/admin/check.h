@@ -16,7 +16,8 @@
 // 4. the store (opens, schema current or migratable);
 // 5. modes: a private key (TLS, DKIM) or the config file that others may read is a
 //    warning, one others may write an error; when run as root, a file the services must
-//    read that server.user cannot is an error (they run as that user).
+//    read that server.user cannot is an error (they run as that user), and so is a SQLite
+//    store outside server.data_dir that it cannot write.
 #pragma once
 
 #include <string>

@@ -158,6 +158,14 @@ TEST_F(AdminCheck, FilesTheServiceUserCannotRead) {
   EXPECT_NE(all(f).find("tls.certificate " + p("private/cert.pem") + " cannot be read by server.user nobody"),
             std::string::npos)
       << all(f);
+  // A store outside data_dir that the user cannot write.
+  std::filesystem::create_directories(p("rootonly"));
+  chmod(p("rootonly").c_str(), 0755);
+  ASSERT_TRUE(store::Store::open({.url = "sqlite:" + p("rootonly/s.db"), .blob_dir = p("rootonly/blobs")}));
+  f = check_config(path, {"server.user=nobody", "store.path=" + p("rootonly/s.db"), "store.blob_dir=" + p("rootonly/blobs")},
+                   {});
+  EXPECT_NE(all(f).find("the store " + p("rootonly") + " cannot be written by server.user nobody"), std::string::npos)
+      << all(f);
   f = check_config(path, {"server.user=no-such-user-here"}, {});
   EXPECT_NE(all(f).find("server.user no-such-user-here does not exist"), std::string::npos) << all(f);
 }
