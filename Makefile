@@ -21,17 +21,26 @@ DEPS_TEST := googletest libgtest-dev bats openssl clang libclang-rt-14-dev man-d
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
 	postgresql postgresql-contrib sqlite3 dovecot-core \
-	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd
+	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd systemd
+# What `make run` needs besides the build: a certificate made with openssl, and swaks (with
+# TLS) for the commands it prints.
+DEPS_RUN := openssl swaks libnet-ssleay-perl
 # Peers measured by `make bench` only.
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
 	dovecot-core postfix
 
-.PHONY: all deps deps-bench build test run bench fuzz soak install clean
+.PHONY: all deps deps-build deps-run deps-bench build test run bench fuzz soak install clean
 
 all: build
 
 deps:
 	@tests/deps $(DEPS_BUILD) $(DEPS_TEST)
+
+deps-build:
+	@tests/deps $(DEPS_BUILD)
+
+deps-run:
+	@tests/deps $(DEPS_RUN)
 
 deps-bench:
 	@tests/deps $(DEPS_BENCH)
@@ -40,13 +49,13 @@ $(BUILD)/build.ninja:
 	$(CMAKE) -S . -B $(BUILD) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-build: deps $(BUILD)/build.ninja
+build: deps-build $(BUILD)/build.ninja
 	$(CMAKE) --build $(BUILD)
 
 test: deps
 	@tests/run-tests
 
-run: build
+run: deps-run build
 	@examples/run-example $(BUILD)
 
 bench: deps deps-bench

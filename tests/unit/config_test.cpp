@@ -499,7 +499,7 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   EXPECT_EQ(ls[0].get_string("address"), "127.0.0.1:2525");
   EXPECT_EQ(ls[5].get_string("mode"), "jmap");
   EXPECT_EQ(c.get_string("server.data_dir"),
-            std::filesystem::path(POSTERN_SOURCE_DIR "/build/run").lexically_normal().string());
+            std::filesystem::path(POSTERN_SOURCE_DIR "/var").lexically_normal().string());
   // Every key of the schema appears in the example, set or commented.
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
