@@ -21,7 +21,7 @@ DEPS_TEST := googletest libgtest-dev bats openssl clang libclang-rt-14-dev man-d
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
 	postgresql postgresql-contrib sqlite3 dovecot-core \
-	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd systemd
+	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd systemd pyzor python3-gdbm
 # What `make run` needs besides the build: a certificate made with openssl, and swaks (with
 # TLS) for the commands it prints.
 DEPS_RUN := openssl swaks libnet-ssleay-perl

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdlib>
 
@@ -18,12 +17,8 @@
 namespace postern::supervise {
 namespace {
 
-constexpr std::array<std::string_view, 24> kTools = {
-    "account-ctl",  "arc-seal",         "arc-verify",   "auth-check",    "dkim-keygen",
-    "dkim-sign",    "dkim-verify",      "dmarc-check",  "dmarc-report",  "dns-query",
-    "msg-parse",    "postern-sendmail", "queue-ctl",    "queue-run",     "smtp-listen",
-    "smtp-send",    "spf-check",        "store-check",  "store-deliver", "store-export",
-    "store-import", "store-migrate",    "store-search", "tls-report",
+constexpr std::string_view kTools[] = {
+#include "supervise/tool_list.inc"
 };
 
 bool executable_file(const std::string& path) {
@@ -128,7 +123,7 @@ std::vector<ToolInfo> list_tools(const std::string& dir) {
   if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    bool known = std::find(kTools.begin(), kTools.end(), name) != kTools.end();
+    bool known = std::find(std::begin(kTools), std::end(kTools), name) != std::end(kTools);
     if (!known && !(name.starts_with("postern-") && name.size() > 8)) continue;
     std::string path = dir + "/" + name;
     if (!executable_file(path)) continue;
