@@ -98,18 +98,8 @@ int request(const char* what, const Options& o, const config::Config& cfg) {
 int check(const Options& o, const base::CommonOptions& common) {
   std::string file = common.config_file.empty() ? kDefaultConfig : common.config_file;
   auto findings = admin::check_config(file, common.sets, {.store = !o.no_store});
-  std::string out;
-  int errors = 0;
-  for (const admin::Finding& f : findings) {
-    out += f.str() + "\n";
-    errors += f.level == admin::Finding::kError ? 1 : 0;
-  }
-  if (!findings.empty()) {
-    out += std::to_string(errors) + (errors == 1 ? " error, " : " errors, ") +
-           std::to_string(findings.size() - errors) + (findings.size() - errors == 1 ? " warning\n" : " warnings\n");
-  }
-  (void)base::write_stdout(out);
-  return errors ? 78 : 0;
+  (void)base::write_stdout(admin::report_text(findings));
+  return admin::has_errors(findings) ? 78 : 0;
 }
 
 // Replaces this process with the tool; returns only when it cannot.

@@ -233,6 +233,19 @@ bool has_errors(const std::vector<Finding>& findings) {
   return false;
 }
 
+std::string report_text(const std::vector<Finding>& findings) {
+  if (findings.empty()) return {};
+  std::string out;
+  size_t errors = 0;
+  for (const Finding& f : findings) {
+    out += f.str() + "\n";
+    errors += f.level == Finding::kError ? 1 : 0;
+  }
+  size_t warnings = findings.size() - errors;
+  return out + std::to_string(errors) + (errors == 1 ? " error, " : " errors, ") + std::to_string(warnings) +
+         (warnings == 1 ? " warning\n" : " warnings\n");
+}
+
 std::vector<Finding> check_config(const std::string& path, const std::vector<std::string>& sets,
                                   const CheckOptions& options) {
   config::Config cfg;

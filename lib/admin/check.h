@@ -43,4 +43,8 @@ std::vector<Finding> check_config(const std::string& path, const std::vector<std
 
 bool has_errors(const std::vector<Finding>& findings);
 
+// What `postern check` prints: one line per finding, then "N errors, M warnings"; "" when
+// there is nothing to say.
+std::string report_text(const std::vector<Finding>& findings);
+
 }  // namespace postern::admin
