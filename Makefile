@@ -13,7 +13,7 @@ GENERATOR  ?= Ninja
 DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 	libcli11-dev libyaml-cpp-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
 	libicu-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev libunbound-dev zlib1g-dev libexpat1-dev \
-	libpq-dev libcrypt-dev
+	libpq-dev libcrypt-dev libhyperscan-dev libpcre2-dev
 # What the test tiers need: GoogleTest, bats, clang with the sanitizer/libFuzzer runtime,
 # man to check the pages, zsh and fish to check the generated completions, Debian's python3,
 # and the SMTP peers (swaks with TLS, GNU SASL's client for SCRAM, Postfix as a client).
@@ -27,7 +27,7 @@ DEPS_TEST := googletest libgtest-dev bats openssl clang libclang-rt-14-dev man-d
 DEPS_RUN := openssl swaks libnet-ssleay-perl
 # Peers measured by `make bench` only.
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
-	dovecot-core postfix
+	dovecot-core postfix spamassassin spamc spamd rspamd redis-server
 
 .PHONY: all deps deps-build deps-run deps-bench build test run bench fuzz soak install clean
 

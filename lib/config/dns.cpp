@@ -15,7 +15,7 @@ dns::ResolverOptions resolver_options(const Config& config) {
 
 int run_with_resolver(int argc, char** argv, CLI::App& app, const base::ToolSpec& spec,
                       const std::function<int(const dns::ResolverOptions&)>& body,
-                      std::string* authserv_id) {
+                      std::string* authserv_id, Config* config_out) {
   dns::ResolverFlags flags;
   dns::add_resolver_options(app, flags);
   Config config;
@@ -25,6 +25,7 @@ int run_with_resolver(int argc, char** argv, CLI::App& app, const base::ToolSpec
         if (authserv_id != nullptr && authserv_id->empty()) {
           *authserv_id = config.get_string("server.hostname");
         }
+        if (config_out != nullptr) *config_out = config;
         return body(flags.over(resolver_options(config)));
       },
       loader(&config));

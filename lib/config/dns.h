@@ -17,13 +17,14 @@ dns::ResolverOptions resolver_options(const Config& config);
 // (--dns-server, --resolver, ...), runs `body` through base::run_main with the
 // configuration loaded, and hands it the effective resolver options (the command line over
 // the config). When `authserv_id` is given and was left empty, it becomes server.hostname
-// (RFC 8601 2.5).
+// (RFC 8601 2.5). When `config_out` is given, the loaded configuration is copied there
+// before `body` runs.
 //
 //   return config::run_with_resolver(argc, argv, app, {.name = "spf-check"},
 //                                    [&](const dns::ResolverOptions& r) { return run(o, r); },
 //                                    &o.authserv_id);
 int run_with_resolver(int argc, char** argv, CLI::App& app, const base::ToolSpec& spec,
                       const std::function<int(const dns::ResolverOptions&)>& body,
-                      std::string* authserv_id = nullptr);
+                      std::string* authserv_id = nullptr, Config* config_out = nullptr);
 
 }  // namespace postern::config

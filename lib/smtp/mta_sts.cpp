@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "base/task.h"
-#include "smtp/curl_https.h"
+#include "dns/http_client.h"
 #include "dns/zone_resolver.h"
 
 namespace postern::smtp::mta_sts {
@@ -262,8 +262,8 @@ void MemoryPolicyCache::put(const std::string& domain, CachedPolicy policy) {
 base::Result<std::string> fetch_policy(dns::Resolver& resolver, const std::string& domain,
                                        const FetchOptions& options) {
   // Names are resolved through lib/dns (DNSSEC, the configured servers, the test zone file),
-  // never by libcurl's system resolver (smtp/curl_https.h).
-  https::Request rq;
+  // never by libcurl's system resolver (dns/http_client.h).
+  dns::http::Request rq;
   rq.host = "mta-sts." + dns::normalize_name(domain);
   rq.port = options.port;
   rq.path = "/.well-known/mta-sts.txt";
@@ -272,7 +272,7 @@ base::Result<std::string> fetch_policy(dns::Resolver& resolver, const std::strin
   rq.max_body = kMaxPolicySize;
   rq.user_agent = "postern-mta-sts";
   const std::string url = "https://" + rq.host + (options.port == 443 ? "" : ":" + std::to_string(options.port)) + rq.path;
-  auto r = https::perform(resolver, rq);
+  auto r = dns::http::perform(resolver, rq);
   if (!r) {
     const std::string& m = r.error().message();
     if (m.rfind("HTTPS host ", 0) == 0) {

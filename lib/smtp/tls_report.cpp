@@ -10,7 +10,7 @@
 #include "base/compress.h"
 #include "base/log.h"
 #include "base/task.h"
-#include "smtp/curl_https.h"
+#include "dns/http_client.h"
 #include "store/queue.h"
 
 namespace postern::smtp::tls_report {
@@ -295,7 +295,7 @@ base::Result<RunResult> send_due(store::Store& store, dns::Resolver& resolver, c
     for (const std::string& url : https) {
       Outcome h = oc;
       h.rua = url;
-      auto rq = https::parse_url(url);
+      auto rq = dns::http::parse_url(url);
       base::Status posted;
       if (!rq) {
         posted = rq.error();
@@ -306,7 +306,7 @@ base::Result<RunResult> send_due(store::Store& store, dns::Resolver& resolver, c
         rq->ca_file = o.ca_file;
         rq->timeout = o.timeout;
         rq->user_agent = "postern-tlsrpt";
-        auto r = https::perform(resolver, *rq);
+        auto r = dns::http::perform(resolver, *rq);
         if (!r) {
           posted = r.error();
         } else if (r->status < 200 || r->status > 299) {

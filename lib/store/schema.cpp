@@ -714,12 +714,84 @@ CREATE TABLE tls_result (
 );
 )SQL";
 
+// ---- version 6: the spam filter's state (store/spam_model.h) ----
+//
+// spam_model: one row per model: account_id 0 is the global model, else one account's.
+// spam_token: a token's counts in one model (token: a 64-bit hash of its text).
+// spam_seen: which messages (SHA-256 of their bytes) a model learned, and as what, so a
+// message learned twice counts once and a message learned the other way moves.
+// greylist: RFC 6647 triplets (client network, sender, recipient) and when they were
+// first seen, last retried and let through.
+
+constexpr const char* kSqlite6 = R"SQL(
+CREATE TABLE spam_model (
+  account_id INTEGER PRIMARY KEY,
+  nspam INTEGER NOT NULL DEFAULT 0,
+  nham INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE spam_token (
+  account_id INTEGER NOT NULL,
+  token INTEGER NOT NULL,
+  nspam INTEGER NOT NULL DEFAULT 0,
+  nham INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, token)
+) WITHOUT ROWID;
+CREATE TABLE spam_seen (
+  account_id INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  spam INTEGER NOT NULL,
+  learned_at INTEGER NOT NULL,
+  PRIMARY KEY (account_id, digest)
+) WITHOUT ROWID;
+CREATE TABLE greylist (
+  triplet TEXT PRIMARY KEY,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  passed_at INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 1
+) WITHOUT ROWID;
+CREATE INDEX greylist_last_seen ON greylist(last_seen);
+)SQL";
+
+constexpr const char* kPostgres6 = R"SQL(
+CREATE TABLE spam_model (
+  account_id BIGINT PRIMARY KEY,
+  nspam BIGINT NOT NULL DEFAULT 0,
+  nham BIGINT NOT NULL DEFAULT 0,
+  updated_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE spam_token (
+  account_id BIGINT NOT NULL,
+  token BIGINT NOT NULL,
+  nspam BIGINT NOT NULL DEFAULT 0,
+  nham BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, token)
+);
+CREATE TABLE spam_seen (
+  account_id BIGINT NOT NULL,
+  digest TEXT NOT NULL,
+  spam INTEGER NOT NULL,
+  learned_at BIGINT NOT NULL,
+  PRIMARY KEY (account_id, digest)
+);
+CREATE TABLE greylist (
+  triplet TEXT PRIMARY KEY,
+  first_seen BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  passed_at BIGINT NOT NULL DEFAULT 0,
+  attempts BIGINT NOT NULL DEFAULT 1
+);
+CREATE INDEX greylist_last_seen ON greylist(last_seen);
+)SQL";
+
 constexpr Migration kMigrations[] = {
     {1, kSqlite1, kPostgres1},
     {2, kSqlite2, kPostgres2},
     {3, kSqlite3, kPostgres3},
     {4, kSqlite4, kPostgres4},
     {5, kSqlite5, kPostgres5},
+    {6, kSqlite6, kPostgres6},
 };
 
 // Any constant will do; it only has to be the same in every Postern process.
@@ -793,6 +865,10 @@ const std::vector<Table>& tables() {
        {"day", "policy_domain", "policy_type", "policy", "mx_host", "receiving_ip",
         "result_type", "reason"},
        ""},
+      {"spam_model", {"account_id", "nspam", "nham", "updated_at"}, {"account_id"}, ""},
+      {"spam_token", {"account_id", "token", "nspam", "nham"}, {"account_id", "token"}, ""},
+      {"spam_seen", {"account_id", "digest", "spam", "learned_at"}, {"account_id", "digest"}, ""},
+      {"greylist", {"triplet", "first_seen", "last_seen", "passed_at", "attempts"}, {"triplet"}, ""},
   };
   return kTables;
 }

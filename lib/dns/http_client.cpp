@@ -1,14 +1,15 @@
-// One HTTPS request through libcurl, names resolved through lib/dns (curl_https.h).
-#include "smtp/curl_https.h"
+// One HTTP(S) request through libcurl, names resolved through lib/dns (http_client.h).
+#include "dns/http_client.h"
 
 #include <curl/curl.h>
 
+#include <cctype>
 #include <mutex>
 #include <vector>
 
 #include "base/task.h"
 
-namespace postern::smtp::https {
+namespace postern::dns::http {
 
 namespace {
 
@@ -67,20 +68,39 @@ bool is_ip_literal(const std::string& h) {
   return !h.empty() && h.find_first_not_of("0123456789.") == std::string::npos;
 }
 
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-base::Result<Request> parse_url(std::string_view url) {
-  constexpr std::string_view kScheme = "https://";
-  if (url.size() < kScheme.size()) return base::Error::bad_data("not an https: URL: " + std::string(url));
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(url[i])) != kScheme[i]) {
-      return base::Error::bad_data("not an https: URL: " + std::string(url));
-    }
+std::string url_of(const Request& rq) {
+  const uint16_t default_port = rq.tls ? 443 : 80;
+  std::string host = rq.host.find(':') != std::string::npos ? "[" + rq.host + "]" : rq.host;
+  return (rq.tls ? "https://" : "http://") + host +
+         (rq.port == default_port ? "" : ":" + std::to_string(rq.port)) + rq.path;
+}
+
+base::Result<Request> parse_url(std::string_view url, UrlOptions options) {
+  Request r;
+  std::string_view rest;
+  if (starts_with_nocase(url, "https://")) {
+    rest = url.substr(8);
+  } else if (options.allow_http && starts_with_nocase(url, "http://")) {
+    rest = url.substr(7);
+    r.tls = false;
+    r.port = 80;
+  } else {
+    return base::Error::bad_data(std::string(options.allow_http ? "not an http: or https: URL: "
+                                                                : "not an https: URL: ") +
+                                 std::string(url));
   }
-  std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, slash);
-  Request r;
   r.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (!r.path.empty() && r.path[0] != '/') r.path = "/" + r.path;
   if (size_t hash = r.path.find('#'); hash != std::string::npos) r.path.resize(hash);
@@ -115,6 +135,12 @@ base::Result<Request> parse_url(std::string_view url) {
 }
 
 base::Result<Response> perform(dns::Resolver& resolver, const Request& rq) {
+  for (const std::string& h : rq.headers) {
+    // One header line each: a CR or LF inside would smuggle another header or request.
+    if (h.find_first_of("\r\n") != std::string::npos || h.find(':') == std::string::npos) {
+      return base::Error::internal("bad extra HTTP header for " + url_of(rq));
+    }
+  }
   const bool literal = is_ip_literal(rq.host);
   std::vector<std::string> addrs;
   if (!literal) {
@@ -122,7 +148,8 @@ base::Result<Response> perform(dns::Resolver& resolver, const Request& rq) {
     auto task = host_addresses(resolver, rq.host, &why);
     addrs = dns::run(resolver, task);
     if (addrs.empty()) {
-      return base::Error::temporary("HTTPS host " + rq.host + " has no address" +
+      return base::Error::temporary((rq.tls ? "HTTPS host " : "HTTP host ") + rq.host +
+                                    " has no address" +
                                     (why.empty() ? "" : ": " + why));
     }
   }
@@ -130,22 +157,22 @@ base::Result<Response> perform(dns::Resolver& resolver, const Request& rq) {
   CurlEasy c;
   if (!c.h) return base::Error::temporary("curl_easy_init failed");
   std::string port = std::to_string(rq.port);
-  std::string host_in_url = rq.host.find(':') != std::string::npos ? "[" + rq.host + "]" : rq.host;
   if (!literal) {
     std::string entry = rq.host + ":" + port + ":";
     for (size_t i = 0; i < addrs.size(); ++i) entry += (i ? "," : "") + addrs[i];
     c.resolve = curl_slist_append(nullptr, entry.c_str());
     curl_easy_setopt(c.h, CURLOPT_RESOLVE, c.resolve);
   }
-  std::string url = "https://" + host_in_url + (rq.port == 443 ? "" : ":" + port) + rq.path;
+  std::string url = url_of(rq);
   Body body;
   body.max = rq.max_body;
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c.h, CURLOPT_URL, url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(c.h, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(c.h, CURLOPT_PROTOCOLS_STR, rq.tls ? "https" : "http");
 #else
-  curl_easy_setopt(c.h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTPS));
+  curl_easy_setopt(c.h, CURLOPT_PROTOCOLS,
+                   static_cast<long>(rq.tls ? CURLPROTO_HTTPS : CURLPROTO_HTTP));
 #endif
   curl_easy_setopt(c.h, CURLOPT_FOLLOWLOCATION, 0L);  // never: the caller decides
   curl_easy_setopt(c.h, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -168,8 +195,9 @@ base::Result<Response> perform(dns::Resolver& resolver, const Request& rq) {
     ctype_header = "Content-Type: " + (rq.content_type.empty() ? "application/octet-stream" : rq.content_type);
     c.headers = curl_slist_append(c.headers, ctype_header.c_str());
     c.headers = curl_slist_append(c.headers, "Expect:");  // no 100-continue round trip
-    curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
   }
+  for (const std::string& h : rq.headers) c.headers = curl_slist_append(c.headers, h.c_str());
+  if (c.headers) curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, c.headers);
   CURLcode rc = curl_easy_perform(c.h);
   const std::string what = (rq.method == "POST" ? "posting to " : "fetching ") + url + ": ";
   if (body.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
@@ -188,4 +216,4 @@ base::Result<Response> perform(dns::Resolver& resolver, const Request& rq) {
   return out;
 }
 
-}  // namespace postern::smtp::https
+}  // namespace postern::dns::http

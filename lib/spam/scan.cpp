@@ -1,0 +1,68 @@
+// scan(): analysis, model, DNSBL, LLM, engine.
+#include "spam/scan.h"
+
+#include <cctype>
+
+#include "base/log.h"
+#include "spam/dnsbl.h"
+#include "spam/llm.h"
+
+namespace postern::spam {
+
+base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,
+                           Engine::Scratch& scratch) {
+  auto a = analyze(std::move(message), engine.analyze_options());
+  if (!a) return a.error();
+  const Settings& s = engine.settings();
+  ScoreInput in;
+  in.rcpt = ctx.rcpt;
+  if (ctx.models && s.bayes) {
+    auto m = ctx.models->for_rcpt(ctx.rcpt);
+    if (!m) return m.error();
+    in.model = *m;
+  }
+  if (ctx.resolver && !s.dnsbl.empty()) {
+    std::vector<std::string> ips, domains;
+    if (!ctx.client_ip.empty()) ips.push_back(ctx.client_ip);
+    for (const Url& u : a->urls) domains.push_back(u.host);
+    DnsblResult r = dnsbl_check_sync(*ctx.resolver, s.dnsbl, ips, domains, s.dnsbl_options);
+    // Each rule once, at its highest score (a listing reached through two links of one
+    // message counts once).
+    for (const DnsblHit& h : r.hits) {
+      auto it = std::find_if(in.extra.begin(), in.extra.end(),
+                             [&](const Hit& x) { return x.name == h.rule; });
+      if (it == in.extra.end()) {
+        in.extra.push_back({h.rule, h.score, h.item + " listed (" + h.answer + ")"});
+      } else if (h.score > it->score) {
+        it->score = h.score;
+      }
+    }
+    for (const std::string& e : r.errors) base::log_warn("dnsbl", {{"error", e}});
+  }
+  if (ctx.resolver && s.llm.enabled) {
+    LlmInput li;
+    li.from = a->from_name.empty() ? a->from_address : a->from_name + " <" + a->from_address + ">";
+    li.to = ctx.rcpt;
+    li.subject = a->subject;
+    li.text = a->body;
+    for (const Url& u : a->urls) li.urls.push_back(u.url);
+    auto v = llm_classify(*ctx.resolver, s.llm, li);
+    if (v) {
+      auto score = s.llm_scores.find(v->category);
+      if (score != s.llm_scores.end() && v->confidence >= s.llm_min_confidence) {
+        std::string name = "LLM_" + v->category;
+        for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        char conf[16];
+        std::snprintf(conf, sizeof conf, "%.2f", v->confidence);
+        in.extra.push_back({name, score->second * v->confidence,
+                            std::string("confidence ") + conf +
+                                (v->reason.empty() ? "" : ": " + v->reason)});
+      }
+    } else {
+      base::log_warn("llm", {{"error", v.error().message()}});
+    }
+  }
+  return engine.score(*a, in, scratch);
+}
+
+}  // namespace postern::spam

@@ -1,0 +1,27 @@
+// One message through the whole filter, as spam-score and the in-server stage run it:
+// the analysis, the classifier's model for the recipient, DNS blocklists (the client
+// address and the link domains), the LLM classifier when enabled, then the engine.
+// Blocklists and the LLM never fail a scan: a timeout or an error is logged and the
+// message is scored without them.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "dns/dns.h"
+#include "spam/engine.h"
+#include "spam/models.h"
+
+namespace postern::spam {
+
+struct ScanContext {
+  dns::Resolver* resolver = nullptr;  // for DNSBL and the LLM; nullptr: neither
+  Models* models = nullptr;           // the classifier's models; nullptr: none
+  std::string rcpt;                   // the recipient ("" = none)
+  std::string client_ip;              // the SMTP client ("" = unknown)
+};
+
+base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,
+                           Engine::Scratch& scratch);
+
+}  // namespace postern::spam

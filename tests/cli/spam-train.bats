@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# spam-train: learning into the global and per-account models (idempotent, moving a
+# message learned the other way, forgetting), --stats, and spam-score using the model
+# (BAYES_* rules, the global model for an account without its own).
+
+load common
+
+setup() {
+  cd "$BATS_TEST_TMPDIR"
+  STORE=(--store "sqlite:$BATS_TEST_TMPDIR/store.db")
+  account-ctl "${STORE[@]}" domain add example.org > /dev/null
+  account-ctl "${STORE[@]}" add ann@example.org > /dev/null
+  SPAM=("$FIXTURES"/spam/spam/*.eml)
+  HAM=("$FIXTURES"/spam/ham/*.eml)
+}
+
+bayes() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline()).get("bayes", -1))'; }
+
+@test "spam-train --help; usage errors exit 64" {
+  run spam-train --help
+  assert_status 0
+  for w in --spam --ham --forget --stats --user --files-from --store; do assert_output_contains "$w"; done
+  run spam-train "${STORE[@]}" "${SPAM[0]}"
+  assert_status 64
+  run spam-train "${STORE[@]}" --spam --ham "${SPAM[0]}"
+  assert_status 64
+}
+
+@test "spam-train: learning counts each message once; the other way moves it" {
+  run spam-train "${STORE[@]}" --spam "${SPAM[@]:0:10}"
+  assert_status 0
+  assert_output_contains "learned 10 as spam"
+  run spam-train "${STORE[@]}" --spam "${SPAM[@]:0:10}"
+  assert_output_contains "learned 0 as spam, moved 0, already known 10"
+  run spam-train "${STORE[@]}" --ham "${SPAM[0]}" "${HAM[@]:0:5}"
+  assert_output_contains "learned 5 as ham, moved 1"
+  run spam-train "${STORE[@]}" --stats
+  assert_output_contains "global model: 9 spam, 6 ham learned"
+  run spam-train "${STORE[@]}" --ham --forget "${HAM[@]:0:2}"
+  assert_output_contains "forgot 2 messages"
+  run spam-train "${STORE[@]}" --stats
+  assert_output_contains "9 spam, 4 ham"
+}
+
+@test "spam-train --user: an account's own model; unknown accounts exit 67" {
+  run spam-train "${STORE[@]}" --user ann@example.org --spam "${SPAM[@]:0:3}"
+  assert_status 0
+  assert_output_contains "model of ann@example.org: learned 3 as spam"
+  run spam-train "${STORE[@]}" --stats
+  assert_output_contains "global model: 0 spam, 0 ham"
+  run spam-train "${STORE[@]}" --user nobody@example.org --spam "${SPAM[0]}"
+  assert_status 67
+}
+
+@test "spam-score uses the trained model: held-out spam scores high, ham low" {
+  # Train on the even-numbered fixtures, score the odd ones.
+  even() { local i=0; for f in "$@"; do if (( i++ % 2 == 0 )); then echo "$f"; fi; done; }
+  odd() { local i=0; for f in "$@"; do if (( i++ % 2 == 1 )); then echo "$f"; fi; done; }
+  even "${SPAM[@]}" | spam-train "${STORE[@]}" --spam --files-from -
+  even "${HAM[@]}" | spam-train "${STORE[@]}" --ham --files-from -
+  odd "${SPAM[@]}" > spam.list
+  odd "${HAM[@]}" > ham.list
+  set_min=(--set spam.bayes_min_learned=20)
+  run spam-score "${STORE[@]}" "${set_min[@]}" --json --files-from spam.list
+  assert_status 0
+  high=$(printf '%s\n' "${lines[@]}" | /usr/bin/python3 -c 'import json,sys
+print(sum(1 for l in sys.stdin if json.loads(l).get("bayes", 0) > 0.5))')
+  run spam-score "${STORE[@]}" "${set_min[@]}" --json --files-from ham.list
+  low=$(printf '%s\n' "${lines[@]}" | /usr/bin/python3 -c 'import json,sys
+print(sum(1 for l in sys.stdin if json.loads(l).get("bayes", 1) < 0.5))')
+  echo "spam above 0.5: $high of $(wc -l < spam.list); ham below 0.5: $low of $(wc -l < ham.list)"
+  [ "$high" -ge $(( $(wc -l < spam.list) * 8 / 10 )) ]
+  [ "$low" -ge $(( $(wc -l < ham.list) * 8 / 10 )) ]
+  # BAYES_* rules fire; without enough learned messages the model is not used.
+  run spam-score "${STORE[@]}" "${set_min[@]}" --explain "$(head -1 spam.list)"
+  assert_output_contains "BAYES_"
+  run spam-score "${STORE[@]}" --json "$(head -1 spam.list)"
+  [ "$(echo "$output" | bayes)" = "-1" ]
+  # An account without its own model gets the global one.
+  run spam-score "${STORE[@]}" "${set_min[@]}" --rcpt ann@example.org --json "$(head -1 spam.list)"
+  [ "$(echo "$output" | bayes)" != "-1" ]
+}
