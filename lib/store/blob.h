@@ -8,10 +8,23 @@
 //
 // Lifetime: the store's `blob` table counts references (emails pointing at a blob).
 // put() makes the bytes durable BEFORE the caller's transaction references them, so a
-// crash leaves at worst an unreferenced blob, never a row without bytes. sweep()
-// removes blobs whose count has been 0 for longer than a grace period and files that
-// never got a row (a delivery that crashed) older than the same grace period; a delivery
-// that raced a sweep re-puts its bytes after commit (Store::deliver does this).
+// crash leaves at worst an unreferenced blob, never a row without bytes. The sweeps
+// (Store::sweep_blobs, store-check --repair) remove blobs whose count has been 0 for
+// longer than a grace period and files that never got a row (a delivery that crashed)
+// older than the same grace period; a delivery that raced a sweep finds its bytes gone
+// inside its own transaction, after its blob row upsert waited for the sweep's lock, and
+// puts them again before it commits (Store::deliver, step 4).
+//
+// The invariant that makes this hold: a sweep removes bytes only inside a write
+// transaction that has itself changed the database (it deletes the blob row; a file
+// without a row is first adopted as one), after re-checking under the write / row lock
+// that no email uses the blob, and after flushing its changes into the log (Db::flush)
+// — see internal::remove_swept_bytes. A transaction that only reads is not enough on
+// SQLite: a delivery killed inside its COMMIT, after its WAL frames (commit mark
+// included) were written but before it published them in the wal-index, is invisible to
+// every open connection, yet the next WAL recovery (the next process to open the store
+// alone) commits it, bytes check and all. Frames the sweep writes at the same WAL offset
+// end that possibility before the bytes go.
 #pragma once
 
 #include <chrono>

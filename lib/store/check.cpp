@@ -656,21 +656,20 @@ class Checker {
 
   // The orphan sweep, one blob per transaction. Why this cannot take bytes a delivery
   // relies on: deliver() stores the bytes first (put), then in its transaction inserts
-  // the email and does INSERT INTO blob ... ON CONFLICT refs = refs + 1, and after its
-  // commit re-checks that the bytes exist (putting them again if not). Here, under the
-  // blob row's lock (SQLite: the database write lock; PostgreSQL: the row lock from the
-  // UPDATE below), we re-check that refs is 0, that no committed email uses the blob and
-  // that it has been unreferenced for the grace period, and delete the row and the bytes
-  // in this same transaction. A delivery of the same content then either committed
-  // before us (we see its email and keep the blob) or commits after us (its blob upsert
-  // waits for our row lock and creates a fresh row; its post-commit check finds the bytes
-  // gone and stores them again). The grace period keeps the sweep away from the bytes of
-  // deliveries still between put() and commit, which have no row yet. One window stays
-  // open in deliver() itself: a delivery that dies after its commit and before that
-  // re-check leaves an email without bytes when it raced this sweep on identical content
-  // (only possible for bytes that were already an orphan past the grace period);
-  // the fix belongs in deliver(): check (and re-put) inside its transaction, after the
-  // blob row upsert, which waits for this transaction.
+  // the email, does INSERT INTO blob ... ON CONFLICT refs = refs + 1 and, still inside
+  // it, checks that the bytes exist (putting them again if not) before it commits. Here,
+  // under the blob row's lock (SQLite: the database write lock; PostgreSQL: the row lock
+  // from the UPDATE below), we re-check that refs is 0, that no committed email uses the
+  // blob and that it has been unreferenced for the grace period, and delete the row and
+  // then the bytes in this same transaction. A delivery of the same content then either
+  // committed before us (we see its email and keep the blob) or commits after us (its
+  // blob upsert waits for our lock and creates a fresh row; its check finds the bytes
+  // gone and stores them again). The bytes go only after the row's deletion was flushed
+  // into the log (remove_swept_bytes; the invariant is in blob.h): on SQLite that also
+  // ends a delivery killed half-way through its COMMIT, which no connection sees now but
+  // WAL recovery would otherwise commit later. Correctness does not rest on the grace
+  // period (file ages are whole seconds: --grace 1 takes files from ~0 s old); it keeps
+  // the sweep off bytes about to be referenced, which a delivery would store again.
   static Status sweep_row(Db& tx, BlobStore& blobs, const std::string& id, int64_t grace) {
     auto lock = tx.exec("UPDATE blob SET refs = refs WHERE id = ?", {Value(id)});
     if (!lock) return lock.error();
@@ -686,25 +685,33 @@ class Checker {
     if (!r.is_null(1) && internal::now_unix() - r.i64(1) < grace) return nothing_to_do();
     auto del = tx.exec("DELETE FROM blob WHERE id = ? AND refs = 0", {Value(id)});
     if (!del) return del.error();
-    return blobs.remove(id);
+    if (*del == 0) return nothing_to_do();
+    return internal::remove_swept_bytes(tx, blobs, id);
   }
 
   // A file (or blob_data row) without a blob row: the bytes of a delivery that stopped
   // between put() and its commit, older than the grace period (checked on the listing).
-  // On SQLite this transaction holds the write lock, so no delivery commits a reference
-  // between the re-check below and the removal. On PostgreSQL there is no row to lock: a
-  // delivery that commits a reference in that instant finds its bytes gone after its
-  // commit and stores them again (deliver(), step 4) — the same window as the sweep's
-  // (see sweep_row); the grace period keeps running deliveries out of it.
+  // Adopted as a row first, then swept like one: the row is what serializes this with a
+  // delivery of the same bytes (PostgreSQL: our INSERT waits for a delivery's uncommitted
+  // upsert of the same id, and its upsert for our row; SQLite: the write lock), and the
+  // change this transaction makes is what lets remove_swept_bytes end a delivery killed
+  // inside its COMMIT. A transaction that only read here (as this once did) left that
+  // delivery's WAL frames in place: the bytes went, and the next process to open the
+  // store recovered the delivery's email without them.
   static Status sweep_file(Db& tx, BlobStore& blobs, const std::string& id, int64_t grace) {
     (void)grace;
-    auto row = tx.query(
-        "SELECT (SELECT count(*) FROM blob WHERE id = ?), "
-        "(SELECT count(*) FROM email WHERE blob_id = ?)",
-        {Value(id), Value(id)});
-    if (!row) return row.error();
-    if ((*row)[0].i64(0) != 0 || (*row)[0].i64(1) != 0) return nothing_to_do();
-    return blobs.remove(id);
+    auto adopt = tx.exec(
+        "INSERT INTO blob (id, size, refs, orphaned_at) VALUES (?, 0, 0, ?) "
+        "ON CONFLICT (id) DO NOTHING",
+        {Value(id), Value(internal::now_unix())});
+    if (!adopt) return adopt.error();
+    if (*adopt == 0) return nothing_to_do();  // a row appeared meanwhile: judged by it later
+    auto used = tx.query("SELECT count(*) FROM email WHERE blob_id = ?", {Value(id)});
+    if (!used) return used.error();
+    if ((*used)[0].i64(0) != 0) return nothing_to_do();  // rolls the adoption back
+    auto del = tx.exec("DELETE FROM blob WHERE id = ?", {Value(id)});
+    if (!del) return del.error();
+    return internal::remove_swept_bytes(tx, blobs, id);
   }
 
   void repair_all() {

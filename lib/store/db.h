@@ -115,6 +115,14 @@ class Db {
   virtual base::Status commit() = 0;
   virtual void rollback() = 0;  // never fails; a no-op outside a transaction
   virtual bool in_transaction() const = 0;
+  // Inside a write transaction: writes the pages it changed so far into the log now,
+  // still uncommitted (SQLite: WAL frames without a commit mark). SQLite's WAL recovery
+  // can commit, later, a transaction whose writer was killed inside COMMIT after its
+  // frames reached the WAL but before it published them to the other connections; frames
+  // written after it at the same place end that possibility. A caller about to act outside
+  // the database on what it read (the blob sweep unlinking bytes, see blob.h) flushes its
+  // own changes first. No-op on PostgreSQL (a commit is visible as soon as it is durable).
+  virtual base::Status flush() { return {}; }
 
   // The id a SQLite INSERT just produced (PostgreSQL code uses RETURNING instead; both
   // engines support INSERT ... RETURNING, which is what store code uses).

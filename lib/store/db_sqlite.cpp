@@ -106,6 +106,12 @@ class SqliteDb final : public Db {
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
   bool in_transaction() const override { return !sqlite3_get_autocommit(db_); }
+  base::Status flush() override {
+    if (sqlite3_get_autocommit(db_)) return {};
+    int rc = sqlite3_db_cacheflush(db_);
+    if (rc != SQLITE_OK) return error(rc, "");
+    return {};
+  }
 
   base::Error error(int rc, std::string detail) const {
     if (detail.empty()) detail = sqlite3_errmsg(db_);

@@ -580,6 +580,18 @@ Result<QuotaUsage> StoreImpl::quota(Id account) {
 
 // ---- maintenance ----
 
+// Why flush first: a delivery killed inside its COMMIT on SQLite can leave its frames in
+// the WAL unpublished — no open connection sees its email, so the caller's re-check
+// passed — and the next WAL recovery would commit it. The caller's own changes (the blob
+// row it deleted), written into the WAL here at the offset where those frames begin,
+// break their checksum chain: from now on that delivery can never come back, whether
+// this transaction then commits or dies. Only then do the bytes go. (Flushing again
+// with nothing new to write is free.)
+Status remove_swept_bytes(Db& tx, BlobStore& blobs, const std::string& id) {
+  if (auto st = tx.flush(); !st) return st.error().with_context("sweeping blob " + id);
+  return blobs.remove(id);
+}
+
 Result<int64_t> StoreImpl::sweep_blobs(int64_t grace_seconds) {
   const int64_t now = now_unix();
   const int64_t cutoff = now - grace_seconds;
@@ -609,8 +621,9 @@ Result<int64_t> StoreImpl::sweep_blobs(int64_t grace_seconds) {
   }
   // 2. Delete unreferenced rows and their bytes in one transaction per batch: a delivery
   // that references the blob meanwhile either commits first (the DELETE re-checks refs
-  // under the row lock and skips it) or after (and then finds the bytes gone and
-  // re-puts them).
+  // under the row lock and skips it) or after (and then finds the bytes gone inside its
+  // transaction and re-puts them). The rows go first, the bytes only after those deletes
+  // reached the log (remove_swept_bytes).
   int64_t removed = 0;
   while (true) {
     int64_t batch_removed = 0;
@@ -623,14 +636,17 @@ Result<int64_t> StoreImpl::sweep_blobs(int64_t grace_seconds) {
           {Value(cutoff)});
       if (!rows) return rows.error();
       selected = rows->size();
+      std::vector<std::string> deleted;
       for (const Row& r : *rows) {
         auto gone = tx.query(
             "DELETE FROM blob WHERE id = ? AND refs <= 0 AND orphaned_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM email WHERE email.blob_id = blob.id) RETURNING id",
             {Value(r.str(0)), Value(cutoff)});
         if (!gone) return gone.error();
-        if (gone->empty()) continue;
-        if (auto rm = blobs_->remove(r.str(0)); !rm) return rm;
+        if (!gone->empty()) deleted.push_back(r.str(0));
+      }
+      for (const std::string& id : deleted) {
+        if (auto rm = remove_swept_bytes(tx, *blobs_, id); !rm) return rm;
         ++batch_removed;
       }
       return {};

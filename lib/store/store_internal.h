@@ -23,6 +23,12 @@ namespace postern::store::internal {
 
 int64_t now_unix();
 
+// The last step of a blob sweep, inside the write transaction `tx` that has just deleted
+// the blob's row after re-checking that no email uses it: flushes that change into the
+// log, then removes the bytes. See "The invariant" in blob.h for why a sweep must have
+// written, and flushed, before it unlinks (store_emails.cpp).
+base::Status remove_swept_bytes(Db& tx, BlobStore& blobs, const std::string& id);
+
 // ---- search text (store_search.cpp) ----
 
 // The columns of email_text / email_words, in this order.

@@ -27,6 +27,7 @@
 
 #include "base/fs.h"
 #include "store/check.h"
+#include "store/db.h"
 #include "store/sqlite_fault.h"
 #include "store/store.h"
 
@@ -383,6 +384,156 @@ TEST_F(StoreCrashTest, SweepBetweenPutAndCommitNeverCommitsWithoutBytes) {
   EXPECT_FALSE(committed && !bytes_there)
       << "an email was committed without its bytes (deliver returned "
       << (second ? "ok" : second.error().message()) << ")";
+}
+
+// ---- a delivery killed inside its COMMIT ----
+
+// SQLite commits a WAL transaction by writing its frames (the last with the commit mark),
+// fsync'ing the WAL, and only then publishing the new end of the log in the wal-index. A
+// writer SIGKILLed in between (during that fsync, say) leaves a transaction no open
+// connection sees, which the next WAL recovery (the next process to open the store
+// alone) commits, unless a later writer wrote over its frames first. A failed WAL fsync
+// leaves the same state in-process: the frames are in the file, the wal-index does not
+// know them. This delivers `bytes` that way; deliver() has checked the bytes inside its
+// transaction, as a killed store-deliver had.
+void deliver_killed_inside_commit(store::SqliteFaultVfs& vfs, std::unique_ptr<store::Store> s,
+                                  const std::string& bytes) {
+  auto ann = s->find_account("ann@example.org");
+  ASSERT_TRUE(ann && *ann);
+  auto inbox = s->mailbox_by_role((*ann)->id, store::Role::kInbox);
+  ASSERT_TRUE(inbox && *inbox);
+  // An empty WAL, then a committed delivery: the one below appends to the log (neither
+  // restarting it, whose header sync would fail first, nor checkpointing in between).
+  ASSERT_TRUE(s->db().exec_script("PRAGMA wal_checkpoint(TRUNCATE)"));
+  const std::string first =
+      "From: x@example.net\r\nMessage-ID: <before@example.net>\r\n\r\nfirst\r\n";
+  ASSERT_TRUE(s->deliver({.account_id = (*ann)->id, .mailbox_id = (*inbox)->id, .message = first}));
+  vfs.fail_sync(1, "-wal");
+  auto d = s->deliver({.account_id = (*ann)->id, .mailbox_id = (*inbox)->id, .message = bytes});
+  ASSERT_FALSE(d) << "the WAL fsync of the commit did not fail";
+  s.reset();  // the delivering process is gone
+}
+
+// How many emails use blob `id` in what WAL recovery makes of the store's files as they
+// are now: copies of the database and its WAL (no -shm), opened alone.
+int64_t recovered_emails_using(const std::string& dir, const std::string& id) {
+  std::filesystem::copy_file(dir + "/store.db", dir + "/copy.db",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dir + "/store.db-wal", dir + "/copy.db-wal",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::remove(dir + "/copy.db-shm");
+  int64_t n = -1;
+  {
+    auto db = store::open_db("sqlite:" + dir + "/copy.db", {.create = false});
+    EXPECT_TRUE(db) << db.error().message();
+    if (db) {
+      auto rows = (*db)->query("SELECT count(*) FROM email WHERE blob_id = ?", {store::Value(id)});
+      EXPECT_TRUE(rows) << rows.error().message();
+      if (rows) n = (*rows)[0].i64(0);
+    }
+  }
+  for (const char* f : {"/copy.db", "/copy.db-wal", "/copy.db-shm"}) {
+    std::filesystem::remove(dir + f);
+  }
+  return n;
+}
+
+// store-check --repair ran alongside such a delivery (seen once in CI, store-crash.bats:
+// "email 91 <r89.0...>: its blob ... is missing"). Its connection was open throughout, so
+// it saw the delivery's blob file without a row, past the grace period, and no email
+// using it; it re-checked that under the write lock in a transaction that wrote nothing,
+// removed the file, and the next process to open the store recovered the email. The
+// sweep must change the database, and get the change into the WAL, before the bytes go.
+TEST_F(StoreCrashTest, SweepEndsADeliveryKilledInsideItsCommitBeforeRemovingItsBytes) {
+  auto s = open(true);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->add_domain("example.org"));
+  ASSERT_TRUE(s->add_account("ann@example.org"));
+  auto checker = open(false);  // store-check's connection: open before and after the kill
+  ASSERT_TRUE(checker);
+  const std::string bytes =
+      "From: x@example.net\r\nMessage-ID: <killed@example.net>\r\n\r\nkilled in COMMIT\r\n";
+  const std::string id = store::blob_id_of(bytes);
+  deliver_killed_inside_commit(vfs_, std::move(s), bytes);
+  if (HasFatalFailure()) return;
+  // What the checker sees, and what recovery would make of the files.
+  auto seen =
+      checker->db().query("SELECT count(*) FROM email WHERE blob_id = ?", {store::Value(id)});
+  ASSERT_TRUE(seen);
+  ASSERT_EQ((*seen)[0].i64(0), 0);
+  ASSERT_TRUE(*checker->blobs().exists(id));
+  ASSERT_EQ(recovered_emails_using(dir_.path(), id), 1)
+      << "the killed delivery is not in the WAL: the test sets up nothing";
+
+  store::CheckOptions o;
+  o.grace_seconds = 0;
+  o.repair = true;
+  auto report = store::check_store(*checker, o);
+  ASSERT_TRUE(report) << report.error().message();
+  bool swept = false;
+  for (const auto& p : report->problems) {
+    EXPECT_EQ(p.kind, "orphan") << p.message;
+    EXPECT_TRUE(p.repaired) << p.message << ": " << p.repair_error;
+    swept = swept || p.message.find(id.substr(0, 16)) != std::string::npos;
+  }
+  EXPECT_TRUE(swept) << "the checker did not take the killed delivery's blob for an orphan";
+  EXPECT_FALSE(*checker->blobs().exists(id));
+  EXPECT_EQ(recovered_emails_using(dir_.path(), id), 0)
+      << "the bytes are gone, and WAL recovery still brings back the email using them";
+  checker.reset();
+
+  // The next process, alone: recovers the WAL. Every email it finds has its bytes.
+  auto after = open(false);
+  ASSERT_TRUE(after);
+  auto ann = after->find_account("ann@example.org");
+  ASSERT_TRUE(ann && *ann);
+  auto emails = after->emails((*ann)->id);
+  ASSERT_TRUE(emails);
+  for (const auto& e : *emails) {
+    auto read = after->read_message((*ann)->id, e.id);
+    EXPECT_TRUE(read) << "email " << e.id << " <" << e.message_id
+                      << ">: " << read.error().message();
+  }
+  o.repair = false;
+  o.deep = true;
+  report = store::check_store(*after, o);
+  ASSERT_TRUE(report) << report.error().message();
+  for (const auto& p : report->problems) ADD_FAILURE() << p.message;
+}
+
+// The same, with the sweep itself dying after it removed the bytes and before its commit:
+// its changes, flushed into the WAL before the removal (Db::flush), already end the
+// killed delivery. Here the sweep's transaction by hand, as sweep_file runs it.
+TEST_F(StoreCrashTest, AFlushedSweepThatNeverCommitsStillEndsTheKilledDelivery) {
+  auto s = open(true);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->add_domain("example.org"));
+  ASSERT_TRUE(s->add_account("ann@example.org"));
+  auto sweeper = open(false);
+  ASSERT_TRUE(sweeper);
+  const std::string bytes =
+      "From: x@example.net\r\nMessage-ID: <killed2@example.net>\r\n\r\nkilled in COMMIT\r\n";
+  const std::string id = store::blob_id_of(bytes);
+  deliver_killed_inside_commit(vfs_, std::move(s), bytes);
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(recovered_emails_using(dir_.path(), id), 1);
+  store::Db& tx = sweeper->db();
+  ASSERT_TRUE(tx.begin(store::Access::kWrite));
+  ASSERT_TRUE(tx.exec("INSERT INTO blob (id, size, refs, orphaned_at) VALUES (?, 0, 0, 0)",
+                      {store::Value(id)}));
+  ASSERT_TRUE(tx.exec("DELETE FROM blob WHERE id = ?", {store::Value(id)}));
+  // Not yet flushed: the killed delivery's frames are intact.
+  EXPECT_EQ(recovered_emails_using(dir_.path(), id), 1);
+  ASSERT_TRUE(tx.flush());
+  EXPECT_EQ(recovered_emails_using(dir_.path(), id), 0)
+      << "flushed changes of a later writer did not end the killed delivery";
+  tx.rollback();  // the sweep dies before its commit
+  sweeper.reset();
+  auto after = open(false);
+  ASSERT_TRUE(after);
+  auto rows = after->db().query("SELECT count(*) FROM email WHERE blob_id = ?", {store::Value(id)});
+  ASSERT_TRUE(rows);
+  EXPECT_EQ((*rows)[0].i64(0), 0);
 }
 
 // sweep_blobs() adopts a blob file that has no row (a delivery that crashed after put())
