@@ -11,7 +11,7 @@
 
 #include "base/cli.h"
 #include "base/exit_code.h"
-#include "base/fs.h"
+#include "base/file_list.h"
 #include "base/log.h"
 #include "config/dns.h"
 #include "config/spam.h"
@@ -79,15 +79,7 @@ int run(Options& o, const postern::config::Config& cfg, const postern::dns::Reso
     return base::fail(base::Error::usage("--json, --explain and --headers-only exclude each other"));
   }
   if (!o.files_from.empty()) {
-    auto list = base::real_fs().read(o.files_from == "-" ? "/dev/stdin" : o.files_from);
-    if (!list) return base::fail(base::Error::usage("--files-from: " + list.error().message()));
-    size_t at = 0;
-    while (at < list->size()) {
-      size_t nl = list->find('\n', at);
-      if (nl == std::string::npos) nl = list->size();
-      if (nl > at) o.files.push_back(list->substr(at, nl - at));
-      at = nl + 1;
-    }
+    if (auto st = base::append_file_list(o.files_from, o.files); !st) return base::fail(st.error());
   }
   auto settings = postern::config::spam_settings(cfg, o.rules);
   if (!settings) return base::fail(settings.error());

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "base/cli.h"
-#include "base/fs.h"
+#include "base/file_list.h"
 #include "base/log.h"
 #include "config/spam.h"
 #include "config/store.h"
@@ -34,14 +34,7 @@ int run(Options& o, const postern::config::Config& cfg) {
     return base::fail(base::Error::usage("give exactly one of --spam, --ham or --stats"));
   }
   if (!o.files_from.empty()) {
-    auto list = base::real_fs().read(o.files_from == "-" ? "/dev/stdin" : o.files_from);
-    if (!list) return base::fail(base::Error::usage("--files-from: " + list.error().message()));
-    for (size_t at = 0; at < list->size();) {
-      size_t nl = list->find('\n', at);
-      if (nl == std::string::npos) nl = list->size();
-      if (nl > at) o.files.push_back(list->substr(at, nl - at));
-      at = nl + 1;
-    }
+    if (auto st = base::append_file_list(o.files_from, o.files); !st) return base::fail(st.error());
   }
   auto settings = postern::config::spam_settings(cfg);
   if (!settings) return base::fail(settings.error());
