@@ -99,7 +99,7 @@ int run(Options& o, const postern::config::Config& cfg, const postern::dns::Reso
   const spam::Engine& e = **engine;
   std::unique_ptr<spam::Models> models;
   if (store && e.settings().bayes) {
-    models = std::make_unique<spam::Models>(*store, e.settings().bayes_options);
+    models = std::make_unique<spam::Models>(e.settings().bayes_options);
   }
   // DNS for the blocklists and the LLM, only when they are configured.
   std::unique_ptr<postern::dns::Resolver> resolver;
@@ -108,7 +108,8 @@ int run(Options& o, const postern::config::Config& cfg, const postern::dns::Reso
     if (!r) return base::fail(base::Error::config(r.error().message()));
     resolver = std::move(*r);
   }
-  spam::ScanContext ctx{resolver.get(), models.get(), o.rcpt, o.ip};
+  spam::ScanContext ctx{.resolver = resolver.get(), .models = models.get(), .store = store.get(),
+                        .rcpt = o.rcpt, .client_ip = o.ip};
   spam::Engine::Scratch scratch(e);
   bool many = o.files.size() > 1;
   return base::for_each_input(o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {

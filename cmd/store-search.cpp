@@ -67,6 +67,9 @@ int print_matches(store::Store& st, const Options& o, store::Id account,
       json::object j{{"id", m.id},           {"thread_id", m.thread_id}, {"received_at", m.received_at},
                      {"from", m.from},       {"subject", m.subject},     {"size", m.size},
                      {"blob_id", m.blob_id}};
+      json::array kw;
+      for (const auto& k : m.keywords) kw.emplace_back(k);
+      j["keywords"] = std::move(kw);
       if (!base::write_stdout(json::serialize(j) + "\n")) return 0;
     } else if (!base::write_stdout(std::to_string(m.id) + "\t" + date + "\t" + m.from + "\t" +
                                    m.subject + "\n")) {

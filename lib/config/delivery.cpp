@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "config/dns.h"
+#include "config/spam.h"
 
 namespace postern::config {
 
@@ -90,6 +91,14 @@ base::Result<smtp::delivery::Settings> delivery_settings(const Config& cfg) {
   if (s.tls_rpt.contact.empty()) s.tls_rpt.contact = "postmaster@" + s.hostname;
   s.tls_rpt.from = cfg.get_string("delivery.tls_rpt.from");
   if (s.tls_rpt.from.empty()) s.tls_rpt.from = "noreply-tlsrpt@" + s.hostname;
+  // Per-recipient spam verdicts where smtp-listen scores mail (its spam-score stage).
+  bool scored = false;
+  for (const Config& f : cfg.get_maps("smtp.filters")) scored |= f.get_string("builtin") == "spam-score";
+  if (scored && cfg.get_bool("spam.bayes")) {
+    auto spam = spam_settings(cfg);
+    if (!spam) return spam.error();
+    s.spam = std::make_shared<const spam::Settings>(std::move(*spam));
+  }
   return s;
 }
 

@@ -220,7 +220,9 @@ const std::array kSchema = {
     KeySpec{.path = "smtp.filters[].builtin",
             .type = Type::kString,
             .default_value = "",
-            .doc = "A stage run in-process: auth-check.",
+            .doc = "A stage run in-process: auth-check (data), spam-score (data), dnsbl "
+                   "(any step; the client address against spam.dnsbl.zones) or greylist (rcpt); "
+                   "smtp-listen(8), FILTERS.",
             .default_doc = "none"},
     KeySpec{.path = "smtp.filters[].exec",
             .type = Type::kList,
@@ -567,6 +569,25 @@ const std::array kSchema = {
             .type = Type::kInt,
             .default_value = "6000",
             .doc = "Bytes of body text sent (cut at a character boundary)."},
+    KeySpec{.path = "spam.greylist.delay",
+            .type = Type::kDuration,
+            .default_value = "5m",
+            .doc = "Greylist builtin (RFC 6647): how long a new (client network, sender, "
+                   "recipient) triplet is deferred with 451 4.7.1."},
+    KeySpec{.path = "spam.greylist.retry_window",
+            .type = Type::kDuration,
+            .default_value = "2d",
+            .doc = "A retry later than this after the first attempt is deferred again as new."},
+    KeySpec{.path = "spam.greylist.expire",
+            .type = Type::kDuration,
+            .default_value = "35d",
+            .doc = "A triplet that passed is remembered until it has not been seen for this "
+                   "long."},
+    KeySpec{.path = "spam.greylist.auto_allow",
+            .type = Type::kInt,
+            .default_value = "5",
+            .doc = "After this many triplets of one client network passed, the network is no "
+                   "longer greylisted (0: never)."},
     KeySpec{.path = "mta_sts.mode",
             .type = Type::kEnum,
             .default_value = "testing",

@@ -1,6 +1,7 @@
 #include "config/smtp.h"
 
 #include "config/dns.h"
+#include "config/spam.h"
 #include "smtp/filter.h"
 
 namespace postern::config {
@@ -84,10 +85,20 @@ base::Result<smtp::Settings> smtp_settings(const Config& cfg) {
     }
     if (!st.builtin.empty() && !smtp::known_builtin(st.builtin)) {
       return base::Error::config(f.origin("builtin") + ": filter " + st.name +
-                                 ": unknown builtin " + st.builtin + " (known: auth-check)");
+                                 ": unknown builtin " + st.builtin +
+                                 " (known: auth-check, spam-score, dnsbl, greylist)");
     }
     s.filters.push_back(std::move(st));
   }
+  if (smtp::uses_spam_filter(s)) {
+    auto spam = spam_settings(cfg);
+    if (!spam) return spam.error();
+    s.spam = std::make_shared<const spam::Settings>(std::move(*spam));
+  }
+  s.greylist.delay = cfg.get_duration("spam.greylist.delay");
+  s.greylist.retry_window = cfg.get_duration("spam.greylist.retry_window");
+  s.greylist.expire = cfg.get_duration("spam.greylist.expire");
+  s.greylist.auto_allow = static_cast<int>(cfg.get_int("spam.greylist.auto_allow"));
   for (const Config& e : cfg.get_maps("smtp.send_as")) {
     s.send_as.push_back({e.get_string("login"), e.get_list("addresses")});
   }

@@ -26,6 +26,12 @@
 #include "smtp/routing.h"
 #include "store/store.h"
 
+namespace postern::spam {
+struct Settings;
+class Engine;
+class Models;
+}  // namespace postern::spam
+
 namespace postern::smtp::delivery {
 
 struct DkimKey {
@@ -69,6 +75,12 @@ struct Settings {
   Srs srs;
   std::string metrics_address;  // host:port of the Prometheus endpoint ("" none)
   TlsRpt tls_rpt;
+  // The spam filter, when smtp-listen runs its spam-score stage: local recipients whose
+  // own classifier model has learned enough get their own verdict (spam/recipient.h).
+  // prepare() and reloads make the engine and the models.
+  std::shared_ptr<const spam::Settings> spam;
+  std::shared_ptr<const spam::Engine> spam_engine;
+  std::shared_ptr<spam::Models> spam_models;
 };
 
 using StoreOpener = std::function<base::Result<std::unique_ptr<store::Store>>()>;

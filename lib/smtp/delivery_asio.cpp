@@ -35,6 +35,8 @@
 #include "smtp/mx.h"
 #include "smtp/pool_asio.h"
 #include "smtp/service_asio.h"
+#include "spam/recipient.h"
+#include "spam/scan.h"
 #include "store/local_delivery.h"
 #include "store/queue.h"
 #include "store/tls_results.h"
@@ -49,6 +51,19 @@ using base::Error;
 namespace q = store::queue;
 
 namespace {
+
+// The spam filter's engine and models from Settings::spam (nothing without it).
+base::Status prepare_spam(Settings& s, const StoreOpener& open) {
+  if (!s.spam) return {};
+  auto st = open();
+  if (!st) return st.error();
+  auto f = spam::make_filter(*s.spam, **st, std::chrono::seconds(60));
+  if (!f) return f.error();
+  s.spam_engine = f->engine;
+  s.spam_models = f->models;
+  return {};
+}
+
 
 int64_t unix_now() { return base::unix_seconds(base::system_clock().now()); }
 
@@ -760,12 +775,19 @@ awaitable<void> Runner::Impl::attempt(q::Message m) {
         std::function<LocalOut(Worker&)> deliver_job = [this, s, data, sender, addresses, local_rcpts, msg, now, seal](Worker& w) {
           LocalOut lo;
           store::Store* st = store_of(w);
+          store::DeliveryOptions options{.sender = sender, .quota_tempfail = true};
+          // Each account with a spam model of its own gets its own verdict.
+          std::optional<spam::RecipientVerdicts> own;
+          if (st && s->spam_engine) {
+            own.emplace(s->spam_engine, s->spam_models);
+            options.judge = [&](store::Id account, std::string_view bytes) { return own->junk(*st, account, bytes); };
+          }
           for (size_t k = 0; k < addresses.size(); ++k) {
             if (!st) {
               lo.outcomes.push_back({local_rcpts[k], q::RecipientStatus::kPending, "451 4.3.0 store unavailable: " + one_line(w.error), ""});
               continue;
             }
-            auto d = store::deliver_local(*st, addresses[k], *data, {.sender = sender, .quota_tempfail = true});
+            auto d = store::deliver_local(*st, addresses[k], *data, options);
             if (d) {
               lo.outcomes.push_back({local_rcpts[k], q::RecipientStatus::kDelivered, "250 2.0.0 delivered to the store", ""});
               for (auto& f : d->forward) lo.forwards.push_back(f);
@@ -1088,6 +1110,10 @@ void Runner::Impl::reload_settings() {
     base::log_warn("reload_failed", {{"error", next.error().message()}});
     return;
   }
+  if (auto ready = prepare_spam(*next, open_store); !ready) {
+    base::log_warn("reload_failed", {{"error", ready.error().message()}});
+    return;
+  }
   auto keep = settings;
   settings = std::make_shared<const Settings>(std::move(*next));
   if (auto st = load_keys(); !st) {
@@ -1244,6 +1270,11 @@ Runner::~Runner() = default;
 base::Status Runner::prepare() {
   auto st = impl_->open_store();
   if (!st) return st.error();
+  if (impl_->settings->spam) {
+    Settings next = *impl_->settings;
+    if (auto ready = prepare_spam(next, impl_->open_store); !ready) return ready;
+    impl_->settings = std::make_shared<const Settings>(std::move(next));
+  }
   return impl_->load_keys();
 }
 

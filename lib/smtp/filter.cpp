@@ -7,8 +7,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "auth/check.h"
@@ -17,7 +20,11 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/process.h"
+#include "mail/header.h"
 #include "mail/writer.h"
+#include "spam/models.h"
+#include "spam/scan.h"
+#include "store/greylist.h"
 
 namespace postern::smtp {
 namespace {
@@ -168,17 +175,22 @@ Verdict run_exec(const FilterStage& stage, FilterInput& in) {
   return failure(stage, why);
 }
 
+// The worker's resolver, made on first use from the settings; an error text or "".
+std::string ensure_resolver(FilterContext& ctx) {
+  if (ctx.resolver) return "";
+  auto r = dns::make_resolver(ctx.settings->resolver);
+  if (!r) return r.error().message();
+  ctx.resolver = std::move(*r);
+  return "";
+}
+
 Verdict run_auth_check(const FilterStage& stage, FilterInput& in, FilterContext& ctx) {
   if (in.at != FilterAt::kData || in.message == nullptr) return {};
   // Mail from an authenticated user is ours, sent from wherever the user is: SPF and
   // DMARC judge mail arriving from other servers (OpenDMARC and rspamd skip it too).
   if (!in.auth_user.empty()) return {Verdict::kAccept, "", "skipped: authenticated"};
   const Settings& s = *ctx.settings;
-  if (!ctx.resolver) {
-    auto r = dns::make_resolver(s.resolver);
-    if (!r) return failure(stage, r.error().message());
-    ctx.resolver = std::move(*r);
-  }
+  if (auto e = ensure_resolver(ctx); !e.empty()) return failure(stage, e);
   if (!ctx.psl) {
     auto p = auth::PublicSuffixList::shared(s.psl_file);
     if (!p) return failure(stage, p.error().message());
@@ -219,6 +231,128 @@ Verdict run_auth_check(const FilterStage& stage, FilterInput& in, FilterContext&
   return {Verdict::kAccept, "", words};
 }
 
+std::string one_decimal(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+// The spam filter over the message, as `spam-score --rcpt R --ip IP` prints it: incoming
+// X-Spam-* fields removed, ours prepended (above our Received: field, so local delivery
+// trusts X-Spam-Flag). The global model: each recipient's own is applied at delivery.
+Verdict run_spam_score(const FilterStage& stage, FilterInput& in, FilterContext& ctx) {
+  if (in.at != FilterAt::kData || in.message == nullptr) return {};
+  // Authenticated users' mail is scored by its destination, as rspamd and Stalwart leave
+  // outbound mail alone by default.
+  if (!in.auth_user.empty()) return {Verdict::kAccept, "", "skipped: authenticated"};
+  const Settings& s = *ctx.settings;
+  if (!s.spam_engine) return failure(stage, "the spam filter is not prepared");
+  const spam::Engine& engine = *s.spam_engine;
+  const spam::Settings& ss = engine.settings();
+  if (ctx.spam_scratch_of != s.spam_engine) {
+    ctx.spam_scratch = std::make_unique<spam::Engine::Scratch>(engine);
+    ctx.spam_scratch_of = s.spam_engine;
+  }
+  if (!ss.dnsbl.empty() || ss.llm.enabled) {
+    if (auto e = ensure_resolver(ctx); !e.empty()) return failure(stage, e);
+  }
+  spam::ScanContext sc{.resolver = ctx.resolver.get(),
+                       .models = ctx.store ? s.spam_models.get() : nullptr,
+                       .store = ctx.store,
+                       .rcpt = in.recipients.empty() ? std::string() : in.recipients.front(),
+                       .client_ip = in.client_ip,
+                       .recipient_model = false};
+  std::string clean = spam::strip_spam_headers(*in.message);
+  auto v = spam::scan(engine, clean, sc, *ctx.spam_scratch);
+  if (!v) return failure(stage, v.error().message());
+  *in.message = spam::spam_headers(*v, ss.thresholds) + clean;
+  std::string detail = "score=" + one_decimal(v->score) + " action=" +
+                       std::string(spam::action_name(v->action));
+  if (v->action == spam::Action::kReject) {
+    return {Verdict::kReject,
+            "550 5.7.1 message rejected as spam (score " + one_decimal(v->score) + ")", detail};
+  }
+  if (v->spam) return {Verdict::kJunk, "", detail};
+  return {Verdict::kAccept, "", detail};
+}
+
+bool loopback_or_unknown(const std::optional<auth::IpAddress>& ip) {
+  if (!ip) return true;
+  if (!ip->v6) return ip->bytes[0] == 127;
+  static const auth::IpAddress one = *auth::IpAddress::parse("::1");
+  return *ip == one;
+}
+
+// The client address against the IP blocklists of spam.dnsbl.zones, as Postfix's
+// reject_rbl_client does: listed is refused (554 at connect, 550 later). A lookup that
+// fails or times out lets the client in.
+Verdict run_dnsbl(const FilterStage& stage, FilterInput& in, FilterContext& ctx) {
+  if (!in.auth_user.empty()) return {};
+  auto ip = auth::IpAddress::parse(in.client_ip);
+  if (loopback_or_unknown(ip)) return {};
+  const Settings& s = *ctx.settings;
+  if (!s.spam_engine) return failure(stage, "the spam filter is not prepared");
+  const spam::Settings& ss = s.spam_engine->settings();
+  std::vector<spam::DnsblZone> zones;
+  for (const auto& z : ss.dnsbl) {
+    if (z.kind == spam::DnsblZone::Kind::kIp) zones.push_back(z);
+  }
+  if (zones.empty()) return {};
+  if (auto e = ensure_resolver(ctx); !e.empty()) return failure(stage, e);
+  spam::DnsblResult r = spam::dnsbl_check_sync(*ctx.resolver, zones, {in.client_ip}, {},
+                                               ss.dnsbl_options);
+  for (const std::string& e : r.errors) base::log_warn("dnsbl", {{"error", e}});
+  if (r.hits.empty()) return {};
+  const spam::DnsblHit& h = r.hits.front();
+  std::string zone = h.rule;
+  for (const auto& z : zones) {
+    if (h.rule.starts_with(z.name)) zone = z.zone;
+  }
+  return {Verdict::kReject,
+          "550 5.7.1 Service unavailable; client host [" + ip->to_string() + "] blocked using " +
+              zone,
+          h.rule + " " + h.item + " " + h.answer};
+}
+
+// The client's network as text: the address with its host bits cleared, and the prefix.
+std::string client_network(const auth::IpAddress& ip, const Greylist& g) {
+  auth::IpAddress net = ip;
+  int bits = ip.v6 ? g.ipv6_prefix : g.ipv4_prefix;
+  int total = ip.v6 ? 128 : 32;
+  bits = std::clamp(bits, 0, total);
+  for (int i = bits; i < total; ++i) net.bytes[i / 8] &= static_cast<uint8_t>(~(0x80 >> (i % 8)));
+  return net.to_string() + "/" + std::to_string(bits);
+}
+
+// RFC 6647 greylisting at RCPT: a new (network, sender, recipient) triplet is deferred.
+Verdict run_greylist(const FilterStage& stage, FilterInput& in, FilterContext& ctx) {
+  if (in.at != FilterAt::kRcpt || !in.auth_user.empty()) return {};
+  auto ip = auth::IpAddress::parse(in.client_ip);
+  if (loopback_or_unknown(ip)) return {};
+  if (!ctx.store) return failure(stage, "the store is not available");
+  const Greylist& g = ctx.settings->greylist;
+  store::greylist::Policy p{.delay = g.delay.count(),
+                            .retry_window = g.retry_window.count(),
+                            .expire = g.expire.count(),
+                            .auto_allow = g.auto_allow};
+  std::string net = client_network(*ip, g);
+  int64_t now = base::unix_seconds(base::system_clock().now());
+  auto a = store::greylist::check(*ctx.store, net, mail::to_lower(in.sender),
+                                  mail::to_lower(in.recipient), p, now);
+  if (!a) return failure(stage, a.error().message());
+  // Expired triplets go once an hour (per process; several processes only repeat it).
+  static std::atomic<int64_t> last_sweep{0};
+  int64_t last = last_sweep.load();
+  if (now - last >= 3600 && last_sweep.compare_exchange_strong(last, now)) {
+    auto gone = store::greylist::sweep(*ctx.store, p, now);
+    if (!gone) base::log_warn("greylist_sweep", {{"error", gone.error().message()}});
+  }
+  if (a->pass) return {Verdict::kAccept, "", a->allowed_client ? "" : "passed " + net};
+  return {Verdict::kTempFail,
+          "451 4.7.1 greylisted: please try again in " + std::to_string(a->wait) + " seconds",
+          "deferred " + net};
+}
+
 }  // namespace
 
 std::string_view filter_at_name(FilterAt a) {
@@ -232,11 +366,36 @@ std::string_view filter_at_name(FilterAt a) {
   return "data";
 }
 
-bool known_builtin(std::string_view name) { return name == "auth-check"; }
+bool known_builtin(std::string_view name) {
+  return name == "auth-check" || name == "spam-score" || name == "dnsbl" || name == "greylist";
+}
+
+bool needs_store(const FilterStage& stage) {
+  return stage.builtin == "spam-score" || stage.builtin == "greylist";
+}
+
+bool uses_spam_filter(const Settings& s) {
+  return std::any_of(s.filters.begin(), s.filters.end(), [](const FilterStage& f) {
+    return f.builtin == "spam-score" || f.builtin == "dnsbl";
+  });
+}
+
+base::Status prepare_spam(Settings& s, store::Store& store) {
+  if (!s.spam || !uses_spam_filter(s)) return {};
+  // Models are re-read once a minute when spam-train has taught them since.
+  auto f = spam::make_filter(*s.spam, store, std::chrono::seconds(60));
+  if (!f) return f.error();
+  s.spam_engine = f->engine;
+  s.spam_models = f->models;
+  return {};
+}
 
 Verdict run_stage(const FilterStage& stage, FilterInput& in, FilterContext& ctx) {
   if (!stage.builtin.empty()) {
     if (stage.builtin == "auth-check") return run_auth_check(stage, in, ctx);
+    if (stage.builtin == "spam-score") return run_spam_score(stage, in, ctx);
+    if (stage.builtin == "dnsbl") return run_dnsbl(stage, in, ctx);
+    if (stage.builtin == "greylist") return run_greylist(stage, in, ctx);
     return failure(stage, "unknown builtin " + stage.builtin);
   }
   return run_exec(stage, in);

@@ -1,5 +1,6 @@
 // The filter pipeline of smtp-listen: stages configured per SMTP step (connect, HELO,
-// MAIL, RCPT, DATA), run in order. A stage is builtin (in-process: "auth-check") or an
+// MAIL, RCPT, DATA), run in order. A stage is builtin (in-process: auth-check, spam-score,
+// dnsbl, greylist; see known_builtin) or an
 // external command under the message contract of DESIGN.md:
 //   - at DATA the message is on stdin and the filter writes the (possibly changed)
 //     message to stdout; at other steps stdin is empty and stdout is ignored;
@@ -25,6 +26,7 @@
 #include "base/result.h"
 #include "dns/dns.h"
 #include "smtp/server.h"
+#include "spam/engine.h"
 
 namespace postern::smtp {
 
@@ -52,11 +54,23 @@ struct FilterContext {
   const Settings* settings = nullptr;
   std::unique_ptr<dns::Resolver> resolver;
   const auth::PublicSuffixList* psl = nullptr;
+  store::Store* store = nullptr;  // the worker's, for stages that need_store()
+  // Regex scratch space for the engine it was made for (held: a reload replaces engines).
+  std::shared_ptr<const spam::Engine> spam_scratch_of;
+  std::unique_ptr<spam::Engine::Scratch> spam_scratch;
 };
 
 Verdict run_stage(const FilterStage& stage, FilterInput& in, FilterContext& ctx);
 
-// The builtin names run_stage knows ("auth-check").
+// The builtin names run_stage knows: auth-check, spam-score, dnsbl, greylist.
 bool known_builtin(std::string_view name);
+// Whether the stage reads the store (the caller sets FilterContext::store first).
+bool needs_store(const FilterStage& stage);
+// Whether a stage of `s` is the spam filter's (spam-score, dnsbl): Settings::spam is needed.
+bool uses_spam_filter(const Settings& s);
+// Makes Settings::spam_engine and spam_models from Settings::spam, protecting the store's
+// local domains too (Server::prepare and every reload call it). Error::config for rules
+// that do not compile.
+base::Status prepare_spam(Settings& s, store::Store& store);
 
 }  // namespace postern::smtp

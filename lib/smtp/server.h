@@ -29,6 +29,12 @@
 #include "smtp/data.h"
 #include "store/store.h"
 
+namespace postern::spam {
+struct Settings;
+class Engine;
+class Models;
+}  // namespace postern::spam
+
 namespace postern::smtp {
 
 enum class Mode { kMx, kSubmission, kSubmissions, kLmtp, kLocal };
@@ -63,6 +69,20 @@ struct FilterStage {
 };
 
 enum class DmarcMode { kOff, kTag, kEnforce };
+
+// The greylist builtin (RFC 6647): a first attempt from a (client network, sender,
+// recipient) triplet is deferred with 451 4.7.1; a retry after `delay` and within
+// `retry_window` passes, and the triplet then passes until it has not been seen for
+// `expire`. A client network whose triplets passed `auto_allow` times passes from then on
+// (0: never), as postgrey's --auto-whitelist-clients does.
+struct Greylist {
+  std::chrono::seconds delay{300};
+  std::chrono::seconds retry_window{2 * 86400};
+  std::chrono::seconds expire{35 * 86400};
+  int auto_allow = 5;
+  int ipv4_prefix = 24;  // the client network: /24 and /64 (RFC 6647 4.1.1)
+  int ipv6_prefix = 64;
+};
 
 struct Limits {
   uint64_t max_message_size = 35ull << 20;
@@ -109,6 +129,12 @@ struct Settings {
   dns::ResolverOptions resolver;  // for the auth-check stage
   std::string psl_file;
   std::vector<std::string> trusted_arc_sealers;
+  // The spam filter of the spam-score and dnsbl builtins (set when a stage uses one); its
+  // engine and models are made by prepare_spam() (smtp/filter.h).
+  std::shared_ptr<const spam::Settings> spam;
+  std::shared_ptr<const spam::Engine> spam_engine;
+  std::shared_ptr<spam::Models> spam_models;
+  Greylist greylist;
 };
 
 // Opens a Store for one thread (the workers and the committer each call it once).

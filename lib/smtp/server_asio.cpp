@@ -449,6 +449,14 @@ void Server::Impl::reload_settings() {
     base::log_warn("reload_failed", {{"error", next.error().message()}});
     return;
   }
+  if (uses_spam_filter(*next)) {
+    auto st = open_store();
+    base::Status ready = st ? prepare_spam(*next, **st) : base::Status(st.error());
+    if (!ready) {
+      base::log_warn("reload_failed", {{"error", ready.error().message()}});
+      return;
+    }
+  }
   auto keep_tls = tls;
   if (auto st = load_tls(*next); !st) {
     tls = keep_tls;
@@ -486,6 +494,13 @@ base::Status Server::prepare() {
   }
   auto st = impl_->open_store();
   if (!st) return st.error().with_context("store");  // temporary: the supervisor retries
+  if (s.spam && uses_spam_filter(s)) {
+    Settings next = s;
+    if (auto ready = prepare_spam(next, **st); !ready) return ready;
+    impl_->settings = std::make_shared<const Settings>(std::move(next));
+  } else if (uses_spam_filter(s)) {
+    return base::Error::config("a spam-score or dnsbl filter needs the spam: section's settings");
+  }
   return {};
 }
 

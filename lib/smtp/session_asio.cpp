@@ -15,6 +15,7 @@
 #include "smtp/internal_asio.h"
 #include "smtp/policy.h"
 #include "store/account_admin.h"
+#include "spam/recipient.h"
 #include "store/local_delivery.h"
 
 namespace postern::smtp {
@@ -300,8 +301,9 @@ awaitable<Verdict> run_filters(Session::State& s, FilterAt at, const std::string
     s.deadline = Clock::now() + f.timeout + s.limits().command_timeout;
     // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
     std::function<Out(WorkerContext&)> job =
-        [&f, in, msg = std::move(msg), settings, message](WorkerContext& w) mutable {
+        [&f, in, msg = std::move(msg), settings, message, opener = s.srv.open_store](WorkerContext& w) mutable {
           w.use_settings(settings.get());  // the session's own (it may predate a reload)
+          w.filters.store = needs_store(f) ? w.get_store(opener) : nullptr;
           if (message) in.message = &msg;
           Verdict v = run_stage(f, in, w.filters);
           return Out{std::move(v), std::move(msg)};
@@ -735,22 +737,29 @@ awaitable<void> finish(Session::State& s, std::string content) {
   }
   bool junk = v.kind == Verdict::kJunk;
   // Above our Received: field, so local delivery trusts it (store/local_delivery.h).
-  if (junk) message.insert(0, "X-Spam-Flag: YES\r\n");
+  if (junk && !store::trusted_spam_flag(message)) message.insert(0, "X-Spam-Flag: YES\r\n");
   if (s.lmtp()) {
     std::string sender = s.tx.mail.sender.empty() ? "<>" : s.tx.mail.sender;
     std::vector<std::string> rcpts;
     for (const auto& r : s.tx.rcpts) rcpts.push_back(r.address);
     // Named, not a temporary: GCC 12 mishandles temporaries inside co_await.
     std::function<std::vector<std::string>(WorkerContext&)> job =
-        [rcpts, sender, junk, msg = std::move(message), opener = s.srv.open_store](WorkerContext& w) {
+        [rcpts, sender, junk, settings, msg = std::move(message), opener = s.srv.open_store](WorkerContext& w) {
           std::vector<std::string> out;
           store::Store* st = w.get_store(opener);
+          store::DeliveryOptions options{.sender = sender, .junk = junk, .quota_tempfail = true};
+          // Each account with a spam model of its own gets its own verdict.
+          std::optional<spam::RecipientVerdicts> own;
+          if (st && settings->spam_engine) {
+            own.emplace(settings->spam_engine, settings->spam_models);
+            options.judge = [&](store::Id account, std::string_view m) { return own->junk(*st, account, m); };
+          }
           for (const auto& r : rcpts) {
             if (!st) {
               out.push_back("451 4.3.0 <" + r + ">: temporary failure: " + w.store_error.error().message());
               continue;
             }
-            auto d = store::deliver_local(*st, r, msg, {.sender = sender, .junk = junk, .quota_tempfail = true});
+            auto d = store::deliver_local(*st, r, msg, options);
             if (d) {
               out.push_back("250 2.0.0 <" + r + "> delivered");
             } else {

@@ -9,6 +9,17 @@
 
 namespace postern::spam {
 
+base::Result<Filter> make_filter(Settings settings, store::Store& store, std::chrono::seconds refresh) {
+  auto domains = store.domains();
+  if (!domains) return domains.error().with_context("the spam filter's local domains");
+  for (const auto& d : *domains) settings.protected_domains.push_back(d.name);
+  auto engine = Engine::create(std::move(settings));
+  if (!engine) return base::Error::config("spam filter: " + engine.error().message());
+  Filter f{*engine, nullptr};
+  f.models = std::make_shared<Models>(f.engine->settings().bayes_options, refresh);
+  return f;
+}
+
 base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,
                            Engine::Scratch& scratch) {
   auto a = analyze(std::move(message), engine.analyze_options());
@@ -16,10 +27,12 @@ base::Result<Verdict> scan(const Engine& engine, std::string message, const Scan
   const Settings& s = engine.settings();
   ScoreInput in;
   in.rcpt = ctx.rcpt;
-  if (ctx.models && s.bayes) {
-    auto m = ctx.models->for_rcpt(ctx.rcpt);
+  ModelPtr model;  // held for the scan: a refresh may replace the cached one meanwhile
+  if (ctx.models && ctx.store && s.bayes) {
+    auto m = ctx.models->for_rcpt(*ctx.store, ctx.recipient_model ? ctx.rcpt : std::string());
     if (!m) return m.error();
-    in.model = *m;
+    model = *m;
+    in.model = model.get();
   }
   if (ctx.resolver && !s.dnsbl.empty()) {
     std::vector<std::string> ips, domains;

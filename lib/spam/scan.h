@@ -5,6 +5,8 @@
 // message is scored without them.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <string>
 
 #include "base/result.h"
@@ -17,9 +19,23 @@ namespace postern::spam {
 struct ScanContext {
   dns::Resolver* resolver = nullptr;  // for DNSBL and the LLM; nullptr: neither
   Models* models = nullptr;           // the classifier's models; nullptr: none
+  store::Store* store = nullptr;      // where the models are (needed with models)
   std::string rcpt;                   // the recipient ("" = none)
   std::string client_ip;              // the SMTP client ("" = unknown)
+  // The recipient's own model when it has one (spam-score --rcpt); the in-server stage
+  // scores with the global model and leaves each recipient's to delivery.
+  bool recipient_model = true;
 };
+
+// A long-running service's filter: the engine (with the store's local domains added to
+// the protected ones) and the models, re-read after `refresh` when they have learned.
+struct Filter {
+  std::shared_ptr<const Engine> engine;
+  std::shared_ptr<Models> models;
+};
+// Error::config when the rules do not compile.
+base::Result<Filter> make_filter(Settings settings, store::Store& store,
+                                 std::chrono::seconds refresh = std::chrono::seconds(60));
 
 base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,
                            Engine::Scratch& scratch);

@@ -73,17 +73,20 @@ base::Result<Mailbox> choose_mailbox(Store& store, Id account, std::string_view 
 
 }  // namespace
 
-bool trusted_spam_flag(std::string_view message) {
-  bool junk = false;
-  each_field(message, [&](std::string_view name, std::string_view value) {
-    if (mail::iequals(name, "Received")) return false;
-    if (mail::iequals(name, "X-Spam-Flag") && mail::iequals(mail::unfold(value), "YES")) {
-      junk = true;
-      return false;
-    }
-    return true;
+std::optional<std::string> trusted_field(std::string_view message, std::string_view name) {
+  std::optional<std::string> out;
+  each_field(message, [&](std::string_view n, std::string_view value) {
+    if (mail::iequals(n, "Received")) return false;
+    if (!mail::iequals(n, name)) return true;
+    out = mail::unfold(value);
+    return false;
   });
-  return junk;
+  return out;
+}
+
+bool trusted_spam_flag(std::string_view message) {
+  auto flag = trusted_field(message, "X-Spam-Flag");
+  return flag && mail::iequals(*flag, "YES");
 }
 
 base::Result<LocalDelivery> deliver_local(Store& store, std::string_view recipient,
@@ -126,10 +129,12 @@ base::Result<LocalDelivery> deliver_local(Store& store, std::string_view recipie
     auto acct = store.account(account);
     if (!acct) return acct.error();
     if (!*acct) continue;  // removed meanwhile
-    auto box = choose_mailbox(store, account, r->detail, junk, options);
+    std::optional<bool> own = options.judge ? options.judge(account, message) : std::nullopt;
+    auto box = choose_mailbox(store, account, r->detail, own ? *own : junk, options);
     if (!box) return box.error();
     Delivery d{.account_id = account, .mailbox_id = box->id, .message = bytes,
                .received_at = options.received_at};
+    if (own) d.keywords.push_back(*own ? "$junk" : "$notjunk");
     auto done = store.deliver(d);
     if (!done) {
       const base::Error& e = done.error();

@@ -4,10 +4,12 @@
 // For each account the recipient resolves to (Store::resolve: +detail, aliases,
 // catch-all) the message is stored with CRLF line endings, with Return-Path (when the
 // envelope sender is known) and Delivered-To prepended, into the first of:
-//   1. Junk, when the message is junk: DeliveryOptions::junk, or an "X-Spam-Flag: YES"
-//      field ABOVE the first Received: field — i.e. written by our own spam stage after
-//      the message arrived (it removes incoming X-Spam-* first); a sender cannot file its
-//      own mail, because a field it wrote sits below the receiving MTA's Received:
+//   1. Junk, when the message is junk for that account: its own verdict
+//      (DeliveryOptions::judge) when it has one, else DeliveryOptions::junk or an
+//      "X-Spam-Flag: YES" field ABOVE the first Received: field — i.e. written by our
+//      own spam stage after the message arrived (it removes incoming X-Spam-* first); a
+//      sender cannot file its own mail, because a field it wrote sits below the receiving
+//      MTA's Received:
 //   2. DeliveryOptions::mailbox, when it exists (or is created with create_mailbox)
 //   3. the mailbox named by the +detail, when it exists (case-insensitive)
 //   4. Inbox
@@ -22,6 +24,7 @@
 //   store busy, I/O, anything  75, 451 4.3.0 (temporary)
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +40,10 @@ struct DeliveryOptions {
   std::string mailbox;  // deliver here instead of Inbox (Dovecot's -m)
   bool create_mailbox = false;
   bool junk = false;    // the spam verdict, when the caller has it
+  // An account's own spam verdict, when it has one (spam::RecipientVerdicts: a classifier
+  // model of its own): true junk, false not; nullopt leaves it to `junk` and
+  // X-Spam-Flag. Kept as the email's $junk or $notjunk keyword, never in its bytes.
+  std::function<std::optional<bool>(Id account, std::string_view message)> judge;
   bool quota_tempfail = false;
   std::optional<int64_t> received_at;
 };
@@ -57,5 +64,8 @@ base::Result<LocalDelivery> deliver_local(Store& store, std::string_view recipie
 
 // Whether the message's header marks it as junk the way rule 1 above describes.
 bool trusted_spam_flag(std::string_view message);
+// The unfolded value of the first field `name` above the first Received: field (one our
+// own stages wrote), or nullopt.
+std::optional<std::string> trusted_field(std::string_view message, std::string_view name);
 
 }  // namespace postern::store

@@ -518,7 +518,11 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "batch:", "lease:", "poll:", "connection_idle:", "connect_timeout:", "mta_sts:", "dane:",
         "tls_ca_file:", "mx_port:", "transports:", "via:", "tls:", "auth_user:",
         "auth_password:", "dkim:", "selector:", "srs:", "secrets:", "max_age:", "tls_rpt:",
-        "enabled:", "organization:", "contact:", "from:", "policy:", "report_address:"}) {
+        "enabled:", "organization:", "contact:", "from:", "policy:", "report_address:",
+        "spam:", "add_header:", "junk:", "reject:", "rules:", "protected_domains:",
+        "regex_engine:", "cache_dir:", "bayes:", "bayes_min_learned:", "authserv_ids:",
+        "shorteners:", "dnsbl:", "zones:", "score:", "llm:", "model:", "api_key:", "prompt:",
+        "max_body_chars:", "greylist:", "delay:", "retry_window:", "expire:", "auto_allow:"}) {
     EXPECT_CONTAINS(text, (key));
   }
 }
