@@ -10,6 +10,7 @@
 #include <map>
 
 #include "base/fs.h"
+#include "spam/pyzor.h"
 
 namespace postern::config {
 namespace {
@@ -219,6 +220,18 @@ base::Result<spam::Settings> spam_settings(const Config& cfg,
   s.llm.prompt = cfg.get_string("spam.llm.prompt");
   s.llm.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.get_duration("spam.llm.timeout"));
   s.llm.max_body_chars = static_cast<size_t>(cfg.get_int("spam.llm.max_body_chars"));
+  s.pyzor_servers = cfg.get_list("spam.pyzor.servers");
+  for (const std::string& server : s.pyzor_servers) {
+    if (auto p = spam::pyzor::parse_server(server); !p) {
+      return base::Error::config(cfg.origin("spam.pyzor.servers") + ": " + p.error().message());
+    }
+  }
+  s.pyzor_min_count = cfg.get_int("spam.pyzor.min_count");
+  auto pyzor_score = number("spam.pyzor.score", cfg.get_string("spam.pyzor.score"));
+  if (!pyzor_score) return base::Error::config(cfg.origin("spam.pyzor.score") + ": " + pyzor_score.error().message());
+  s.pyzor_score = *pyzor_score;
+  s.pyzor_timeout_ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.get_duration("spam.pyzor.timeout")).count());
   if (s.llm.enabled && (s.llm.url.empty() || s.llm.model.empty())) {
     return base::Error::config(cfg.origin("spam.llm.enabled") +
                                ": spam.llm.enabled needs spam.llm.url and spam.llm.model");

@@ -48,6 +48,14 @@ struct Settings {
   std::map<std::string, double> llm_scores = {
       {"spam", 4.0}, {"phishing", 6.0}, {"malware", 6.0}, {"scam", 5.0}, {"ham", -1.5}};
   double llm_min_confidence = 0.6;
+  // Pyzor (none by default): a digest reported at least pyzor_min_count times, and
+  // whitelisted fewer than pyzor_max_whitelist times, on the first server that answers
+  // adds PYZOR_CHECK with pyzor_score.
+  std::vector<std::string> pyzor_servers;
+  int64_t pyzor_min_count = 5;
+  int64_t pyzor_max_whitelist = 10;
+  double pyzor_score = 2.0;
+  int pyzor_timeout_ms = 3000;
 };
 
 // The builtin checks a rule can name with `check:`.

@@ -2,10 +2,12 @@
 #include "spam/scan.h"
 
 #include <cctype>
+#include <optional>
 
 #include "base/log.h"
 #include "spam/dnsbl.h"
 #include "spam/llm.h"
+#include "spam/pyzor.h"
 
 namespace postern::spam {
 
@@ -20,12 +22,44 @@ base::Result<Filter> make_filter(Settings settings, store::Store& store, std::ch
   return f;
 }
 
+namespace {
+
+// PYZOR_CHECK from the first server that answers; nothing when none does.
+std::optional<Hit> pyzor_hit(const Settings& s, std::string_view message) {
+  pyzor::Request req{.op = pyzor::Op::kCheck, .digest = pyzor::digest(message)};
+  for (const std::string& text : s.pyzor_servers) {
+    auto server = pyzor::parse_server(text);
+    if (!server) continue;  // refused by the config already
+    auto r = pyzor::exchange(*server, req, {.timeout_ms = s.pyzor_timeout_ms, .retries = 0});
+    if (!r) {
+      base::log_warn("pyzor", {{"server", text}, {"error", r.error().message()}});
+      continue;
+    }
+    if (r->code != 200) {
+      base::log_warn("pyzor", {{"server", text}, {"error", std::to_string(r->code) + " " + r->diag}});
+      continue;
+    }
+    int64_t count = r->count.value_or(0), wl = r->wl_count.value_or(0);
+    if (count >= s.pyzor_min_count && wl < s.pyzor_max_whitelist) {
+      return Hit{"PYZOR_CHECK", s.pyzor_score,
+                 "reported " + std::to_string(count) + " times to " + text};
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,
                            Engine::Scratch& scratch) {
+  const Settings& s = engine.settings();
+  std::optional<Hit> pyzor;
+  if (!s.pyzor_servers.empty()) pyzor = pyzor_hit(s, message);
   auto a = analyze(std::move(message), engine.analyze_options());
   if (!a) return a.error();
-  const Settings& s = engine.settings();
   ScoreInput in;
+  if (pyzor) in.extra.push_back(std::move(*pyzor));
   in.rcpt = ctx.rcpt;
   ModelPtr model;  // held for the scan: a refresh may replace the cached one meanwhile
   if (ctx.models && ctx.store && s.bayes) {

@@ -140,3 +140,21 @@ message() {  # NAME → a message unique to this test run
     [ "$(debian_pyzor digest < "$f")" = "$(pyzor-check digest < "$f")" ]
   done
 }
+
+@test "spam-score adds PYZOR_CHECK once a digest has spam.pyzor.min_count reports" {
+  export XDG_CACHE_HOME="$BATS_TEST_TMPDIR/cache"
+  message pyzored > m.eml
+  set_pyzor=(--set "spam.pyzor.servers=[127.0.0.1:9, $SERVER]" --set spam.pyzor.min_count=2
+             --set spam.pyzor.timeout=1s)
+  # A dead first server (the discard port: no answer) costs its timeout, then the next.
+  run spam-score --explain m.eml "${set_pyzor[@]}"
+  assert_status 0
+  [[ "$output" != *PYZOR_CHECK* ]]
+  debian_pyzor report < m.eml
+  run spam-score --explain m.eml "${set_pyzor[@]}"
+  [[ "$output" != *PYZOR_CHECK* ]]
+  debian_pyzor report < m.eml
+  run spam-score --explain m.eml "${set_pyzor[@]}"
+  assert_status 0
+  assert_output_contains "2.0  PYZOR_CHECK  (reported 2 times to $SERVER)"
+}

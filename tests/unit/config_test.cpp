@@ -522,7 +522,7 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "spam:", "add_header:", "junk:", "reject:", "rules:", "protected_domains:",
         "regex_engine:", "cache_dir:", "bayes:", "bayes_min_learned:", "authserv_ids:",
         "shorteners:", "dnsbl:", "zones:", "score:", "llm:", "model:", "api_key:", "prompt:",
-        "max_body_chars:", "greylist:", "delay:", "retry_window:", "expire:", "auto_allow:"}) {
+        "max_body_chars:", "pyzor:", "min_count:", "greylist:", "delay:", "retry_window:", "expire:", "auto_allow:"}) {
     EXPECT_CONTAINS(text, (key));
   }
 }
