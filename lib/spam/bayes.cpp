@@ -15,8 +15,7 @@ bool word_byte(unsigned char c) {
 }
 
 void add_words(std::set<std::string>& out, std::string_view text, const std::string& prefix,
-               bool bigrams, size_t max_tokens) {
-  std::string prev;
+               size_t max_tokens) {
   size_t i = 0, n = text.size();
   while (i < n && out.size() < max_tokens) {
     while (i < n && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
@@ -37,8 +36,6 @@ void add_words(std::set<std::string>& out, std::string_view text, const std::str
       t = prefix + mail::to_lower(w);
     }
     out.insert(t);
-    if (bigrams && !prev.empty()) out.insert(prefix + prev + " " + t.substr(prefix.size()));
-    prev = t.substr(prefix.size());
   }
 }
 
@@ -74,16 +71,16 @@ int64_t token_hash(std::string_view text) {
 std::vector<std::string> token_texts(const Analysis& a) {
   std::set<std::string> out;
   const size_t cap = 4000;
-  add_words(out, a.subject, "S:", true, cap);
+  add_words(out, a.subject, "S:", cap);
   // The body without the Subject line analyze() puts first.
   std::string_view body = a.body;
   if (!a.subject.empty() && body.substr(0, a.subject.size()) == a.subject) {
     body.remove_prefix(std::min(body.size(), a.subject.size() + 1));
   }
-  add_words(out, body, "", true, cap);
+  add_words(out, body, "", cap);
   out.insert("F:" + mail::to_lower(a.from_address));
   out.insert("FD:" + a.from_domain);
-  add_words(out, a.from_name, "FN:", false, cap);
+  add_words(out, a.from_name, "FN:", cap);
   if (!a.reply_to_domain.empty()) out.insert("RD:" + a.reply_to_domain);
   out.insert("RT:" + std::string(a.reply_to_domain.empty() ? "none"
                                  : a.reply_to_domain == a.from_domain ? "same" : "other"));
@@ -98,13 +95,13 @@ std::vector<std::string> token_texts(const Analysis& a) {
     if (h.name == "x-mailer" || h.name == "user-agent" || h.name == "content-type" ||
         h.name == "x-priority" || h.name == "precedence" || h.name == "list-id" ||
         h.name == "mime-version" || h.name == "content-transfer-encoding") {
-      add_words(out, h.decoded, "H:" + h.name + ":", false, cap);
+      add_words(out, h.decoded, "H:" + h.name + ":", cap);
     }
     if (h.name == "received") {
       // The hosts and addresses of the hops; the dates are noise.
       std::string_view v = h.decoded;
       if (size_t semi = v.rfind(';'); semi != std::string_view::npos) v = v.substr(0, semi);
-      add_words(out, v, "R:", false, cap);
+      add_words(out, v, "R:", cap);
     }
   }
   out.insert("HTML:" + std::string(a.html_only ? "only" : a.html.empty() ? "none" : "alt"));

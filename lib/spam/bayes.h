@@ -19,7 +19,7 @@ struct BayesOptions {
   int64_t min_spam = 200, min_ham = 200;  // learned messages before the model is used
   double strength = 0.16;                // Robinson's s
   double unknown = 0.538;                // Robinson's x: a token seen few times
-  double min_deviation = 0.346;          // tokens with |f - 0.5| below this are ignored
+  double min_deviation = 0.1;            // tokens with |f - 0.5| below this are ignored
   size_t max_tokens = 150;               // the most significant ones only
 };
 
