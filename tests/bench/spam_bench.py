@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Helpers of spam.bench: message lists, each tool's output turned into verdicts, CPU time.
 
-    spam_bench.py corpus-list MANIFEST SPLIT_DIR SPLIT
+    spam_bench.py corpus-list MANIFEST SPLIT_DIR SPLIT [N]
         the messages of one half (train or test) of the split that tests/spam-corpus wrote
-        (its manifest.tsv), as lines "path<TAB>label<TAB>folder"
+        (its manifest.tsv), as lines "path<TAB>label<TAB>folder"; with N only the N whose
+        SHA-256 sorts first (a fixed sample that no listing order decides), in that order
     spam_bench.py fixture-list MANIFEST
         the same for tests/fixtures/spam/MANIFEST.tsv (path, label, category, description;
         paths relative to the manifest's directory); the category stands as the folder
@@ -39,16 +40,20 @@ def read_list(path):
 
 
 def cmd_corpus_list(args):
-    manifest, split_dir, split = args
+    manifest, split_dir, split = args[:3]
+    rows = []
     with open(manifest, encoding="utf-8") as fh:
         header = fh.readline().rstrip("\n").split("\t")
         col = {name: i for i, name in enumerate(header)}
         for line in fh:
             f = line.rstrip("\n").split("\t")
-            if f[col["split"]] != split:
-                continue
-            print("%s\t%s\t%s" % (os.path.join(split_dir, f[col["relpath"]]), f[col["label"]],
-                                  f[col["folder"]]))
+            if f[col["split"]] == split:
+                rows.append(f)
+    if len(args) > 3:
+        rows = sorted(rows, key=lambda f: f[col["sha256"]])[:int(args[3])]
+    for f in rows:
+        print("%s\t%s\t%s" % (os.path.join(split_dir, f[col["relpath"]]), f[col["label"]],
+                              f[col["folder"]]))
     return 0
 
 
@@ -202,13 +207,15 @@ def cmd_cpu(args):
 
 
 def main(argv):
-    cmds = {"corpus-list": (cmd_corpus_list, 3), "fixture-list": (cmd_fixture_list, 1),
+    cmds = {"corpus-list": (cmd_corpus_list, (3, 4)), "fixture-list": (cmd_fixture_list, 1),
             "verdicts": (cmd_verdicts, 3), "cpu": (cmd_cpu, None)}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 64
     fn, nargs = cmds[argv[1]]
-    if nargs is not None and len(argv) - 2 != nargs:
+    if isinstance(nargs, int):
+        nargs = (nargs,)
+    if nargs is not None and len(argv) - 2 not in nargs:
         sys.stderr.write(__doc__)
         return 64
     return fn(argv[2:])

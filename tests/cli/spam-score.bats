@@ -2,7 +2,8 @@
 # spam-score: the X-Spam-* fields (forged ones removed), --explain, --json, --check, the
 # builtin checks on crafted messages, rule files (new rules, score overrides, errors with
 # file:line:col), both regex engines agreeing over the fixture set, the rule-set cache.
-# The classifier: tests/cli/spam-train.bats. Accuracy: tests/e2e/spam-accuracy.bats.
+# The classifier: tests/cli/spam-train.bats. Accuracy on the SpamAssassin corpus:
+# tests/e2e/spam-accuracy.bats.
 
 load common
 
