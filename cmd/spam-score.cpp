@@ -36,16 +36,10 @@ struct Options {
   bool json = false, explain = false, headers_only = false, check = false, no_bayes = false;
 };
 
-std::string score_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", s);
-  return buf;
-}
-
 std::string explain(const std::string& file, bool many, const spam::Verdict& v,
                     const spam::Thresholds& t) {
   std::string out = (many ? file + ": " : "") + std::string(v.spam ? "spam" : "ham") +
-                    " score=" + score_text(v.score) + " required=" + score_text(t.junk) +
+                    " score=" + spam::format_score(v.score) + " required=" + spam::format_score(t.junk) +
                     " action=" + std::string(spam::action_name(v.action)) + "\n";
   for (const spam::Hit& h : v.hits) {
     char buf[32];

@@ -231,12 +231,6 @@ Verdict run_auth_check(const FilterStage& stage, FilterInput& in, FilterContext&
   return {Verdict::kAccept, "", words};
 }
 
-std::string one_decimal(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
-
 // The spam filter over the message, as `spam-score --rcpt R --ip IP` prints it: incoming
 // X-Spam-* fields removed, ours prepended (above our Received: field, so local delivery
 // trusts X-Spam-Flag). The global model: each recipient's own is applied at delivery.
@@ -266,11 +260,11 @@ Verdict run_spam_score(const FilterStage& stage, FilterInput& in, FilterContext&
   auto v = spam::scan(engine, clean, sc, *ctx.spam_scratch);
   if (!v) return failure(stage, v.error().message());
   *in.message = spam::spam_headers(*v, ss.thresholds) + clean;
-  std::string detail = "score=" + one_decimal(v->score) + " action=" +
+  std::string detail = "score=" + spam::format_score(v->score) + " action=" +
                        std::string(spam::action_name(v->action));
   if (v->action == spam::Action::kReject) {
     return {Verdict::kReject,
-            "550 5.7.1 message rejected as spam (score " + one_decimal(v->score) + ")", detail};
+            "550 5.7.1 message rejected as spam (score " + spam::format_score(v->score) + ")", detail};
   }
   if (v->spam) return {Verdict::kJunk, "", detail};
   return {Verdict::kAccept, "", detail};

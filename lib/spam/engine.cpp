@@ -365,13 +365,13 @@ constexpr Bucket kBuckets[] = {
     {"bayes_999", 0.999, 1.01},
 };
 
+}  // namespace
+
 std::string format_score(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", std::round(s * 10) / 10 + 0.0);
   return buf;
 }
-
-}  // namespace
 
 const std::vector<std::string>& builtin_checks() {
   static const std::vector<std::string> names = [] {

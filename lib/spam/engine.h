@@ -69,6 +69,7 @@ struct Hit {
 
 enum class Action { kNone, kAddHeader, kJunk, kReject };
 std::string_view action_name(Action a);  // "no action", "add header", "junk", "reject"
+std::string format_score(double s);      // one decimal, as in the X-Spam-* fields: "-0.0" never
 
 struct Verdict {
   double score = 0;
