@@ -16,12 +16,13 @@ DEPS_BUILD := cmake ninja-build g++ pkg-config ccache scdoc \
 	libpq-dev libcrypt-dev libhyperscan-dev libpcre2-dev
 # What the test tiers need: GoogleTest, bats, clang with the sanitizer/libFuzzer runtime,
 # man to check the pages, zsh and fish to check the generated completions, Debian's python3,
-# and the SMTP peers (swaks with TLS, GNU SASL's client for SCRAM, Postfix as a client).
+# the SMTP peers (swaks with TLS, GNU SASL's client for SCRAM, Postfix as a client), and GNU
+# parallel, with which bats runs two CLI test files at a time.
 DEPS_TEST := googletest libgtest-dev bats openssl clang libclang-rt-14-dev man-db groff-base \
 	zsh fish python3 nsd ldnsutils knot-dnsutils python3-dkim python3-authres python3-dnspython \
 	opendkim opendkim-tools publicsuffix libxml2-utils \
 	postgresql postgresql-contrib sqlite3 dovecot-core \
-	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd systemd pyzor python3-gdbm
+	swaks libnet-ssleay-perl gsasl postfix curl python3-aiosmtpd systemd pyzor python3-gdbm parallel
 # What `make run` needs besides the build: a certificate made with openssl, and swaks (with
 # TLS) for the commands it prints.
 DEPS_RUN := openssl swaks libnet-ssleay-perl
