@@ -18,6 +18,11 @@
           postern   spam-score --json: one JSON object per line, in the order of LIST, with
                     "file", "score", "spam"
         a message of LIST without a usable answer gets is_spam "error"
+    spam_bench.py send PORT RCPT PATHS PARALLEL
+        sends each message file named in PATHS (one a line) to an SMTP server on
+        127.0.0.1:PORT for RCPT, over PARALLEL connections at once (each carries messages
+        until the list is done); prints "sent N refused N failed N" (refused: a 5xx at
+        DATA, the server's spam verdict; failed: anything else, each also on stderr)
     spam_bench.py cpu PID...
         for each PID, one line "CPU_SECONDS PEAK_RSS_KB": the CPU time (user + system) used
         so far by PID and every process below it, including children that have exited and
@@ -25,7 +30,10 @@
 """
 import json
 import os
+import re
+import smtplib
 import sys
+import threading
 
 
 def read_list(path):
@@ -206,9 +214,56 @@ def cmd_cpu(args):
     return 0
 
 
+def cmd_send(args):
+    port, rcpt, paths, parallel = int(args[0]), args[1], args[2], int(args[3])
+    with open(paths, encoding="utf-8") as fh:
+        todo = [line.rstrip("\n") for line in fh if line.strip()]
+    lock = threading.Lock()
+    counts = {"sent": 0, "refused": 0, "failed": 0}
+
+    def worker():
+        client = None
+        while True:
+            with lock:
+                if not todo:
+                    break
+                path = todo.pop()
+            with open(path, "rb") as fh:
+                data = re.sub(rb"\r?\n", b"\r\n", fh.read())
+            try:
+                if client is None:
+                    client = smtplib.SMTP("127.0.0.1", port, timeout=120)
+                    client.ehlo("bench.client.test")
+                client.sendmail("sender@bench.client.test", [rcpt], data)
+                outcome = "sent"
+            except smtplib.SMTPDataError as e:
+                outcome = "refused" if 500 <= e.smtp_code < 600 else "failed"
+                if outcome == "failed":
+                    print("%s: %s" % (path, e), file=sys.stderr)
+            except (smtplib.SMTPException, OSError) as e:
+                outcome = "failed"
+                print("%s: %s" % (path, e), file=sys.stderr)
+                client = None
+            with lock:
+                counts[outcome] += 1
+        if client is not None:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+
+    threads = [threading.Thread(target=worker) for _ in range(parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("sent %d refused %d failed %d" % (counts["sent"], counts["refused"], counts["failed"]))
+    return 0
+
+
 def main(argv):
     cmds = {"corpus-list": (cmd_corpus_list, (3, 4)), "fixture-list": (cmd_fixture_list, 1),
-            "verdicts": (cmd_verdicts, 3), "cpu": (cmd_cpu, None)}
+            "verdicts": (cmd_verdicts, 3), "send": (cmd_send, 4), "cpu": (cmd_cpu, None)}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 64
