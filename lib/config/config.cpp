@@ -781,7 +781,21 @@ class Loader {
         text += d[i];
       }
     }
-    if (s.type == Type::kList) return std::vector<std::string>{};
+    if (s.type == Type::kList) {
+      // A flow list, "[5m, 10m, 4h]": the schema's own text, items without commas.
+      std::vector<std::string> items;
+      std::string_view t = text;
+      if (t.starts_with('[') && t.ends_with(']')) t = t.substr(1, t.size() - 2);
+      for (size_t at = 0; at <= t.size();) {
+        size_t comma = std::min(t.find(',', at), t.size());
+        std::string_view item = t.substr(at, comma - at);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) items.emplace_back(item);
+        at = comma + 1;
+      }
+      return items;
+    }
     if (s.type == Type::kTable) return std::vector<Config>{};
     if (text.empty()) return std::string();
     Node n;

@@ -101,6 +101,18 @@ json_field() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.
   assert_output_contains "FROM_NAME_SPOOFS_LOCAL"
 }
 
+@test "spam-score: links through URL shorteners (the default list, or spam.shorteners)" {
+  printf 'From: a@parcel.example\r\nTo: bob@example.org\r\nSubject: parcel\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\nMessage-ID: <p1@parcel.example>\r\n\r\nUpdate your address: https://bit.ly/3Xk9PqZ\r\n' > short.eml
+  run spam-score --explain short.eml
+  assert_status 0
+  assert_output_contains "URL_SHORTENER  (https://bit.ly/3Xk9PqZ)"
+  run spam-score --explain plain.eml
+  [[ "$output" != *"URL_SHORTENER"* ]]
+  # A list of one's own replaces the default one.
+  run spam-score --explain short.eml --set 'spam.shorteners=[sho.rt]'
+  [[ "$output" != *"URL_SHORTENER"* ]]
+}
+
 @test "spam-score --rules: new rules, score overrides, metas" {
   cat > mine.yaml <<'YAML'
 rules:

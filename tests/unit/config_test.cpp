@@ -81,6 +81,14 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(c.get_int("smtp.max_recipients"), 100);
   EXPECT_TRUE(c.get_bool("smtp.auth_requires_tls"));
   EXPECT_TRUE(c.get_maps("listeners").empty());
+  // Lists with a default have it (the schema's flow text, item by item).
+  EXPECT_EQ(c.get_list("delivery.retry"),
+            (std::vector<std::string>{"5m", "10m", "20m", "40m", "80m", "160m", "4h"}));
+  EXPECT_EQ(c.get_list("smtp.local_trusted_users"), (std::vector<std::string>{"root"}));
+  const auto& shorteners = c.get_list("spam.shorteners");
+  EXPECT_EQ(shorteners.size(), 20u);
+  EXPECT_EQ(shorteners.front(), "bit.ly");
+  EXPECT_EQ(shorteners.back(), "x.co");
   EXPECT_EQ(c.get_string("include"), "");
   EXPECT_TRUE(c.is_default("log.level"));
   EXPECT_TRUE(c.warnings().empty());
