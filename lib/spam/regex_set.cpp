@@ -7,6 +7,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
@@ -96,6 +97,30 @@ int on_hs_match(unsigned int id, unsigned long long, unsigned long long, unsigne
   return 0;
 }
 
+// Cached sets in `dir` other than `keep` (the one just written) that no process has
+// loaded for kCacheKeep: left by rule files since changed. A set in use is touched at
+// each load, so only abandoned ones age.
+constexpr auto kCacheKeep = std::chrono::hours(24 * 30);
+
+void sweep_cache(const std::string& dir, const std::string& keep) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto cutoff = fs::file_time_type::clock::now() - kCacheKeep;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    bool ours = name.starts_with("hs-") && (name.ends_with(".db") || name.ends_with(".db.pcre"));
+    if (!ours || it->path().string().starts_with(keep)) continue;
+    std::error_code e2;
+    auto t = fs::last_write_time(it->path(), e2);
+    if (!e2 && t < cutoff) fs::remove(it->path(), e2);
+  }
+}
+
+void touch(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
+}
+
 }  // namespace
 
 base::Result<std::shared_ptr<const RegexSet>> RegexSet::compile(std::vector<Pattern> patterns,
@@ -124,6 +149,8 @@ base::Result<std::shared_ptr<const RegexSet>> RegexSet::compile(std::vector<Patt
           hs_deserialize_database(bytes->data(), bytes->size(), &db) == HS_SUCCESS) {
         set->db_ = db;
         set->from_cache_ = cached = true;
+        touch(path);
+        touch(path + ".pcre");
         size_t at = 0;
         while (at < rest->size()) {
           size_t nl = rest->find('\n', at);
@@ -177,6 +204,7 @@ base::Result<std::shared_ptr<const RegexSet>> RegexSet::compile(std::vector<Patt
         (void)base::write_file_atomic(base::real_fs(), path + ".pcre", rest);
         (void)base::write_file_atomic(base::real_fs(), path, std::string_view(ser, len));
         std::free(ser);
+        sweep_cache(o.cache_dir, path);
       }
     }
   }

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -140,6 +143,45 @@ TEST(SpamRegexSet, CompiledSetIsCached) {
   RegexSet::Scratch s(**second);
   EXPECT_EQ((*second)->scan("LOTTERY xy", s), (std::vector<uint32_t>{0, 1}));
   std::filesystem::remove_all(dir);
+}
+
+// A new rule set's cache sweeps sets nobody has loaded for 30 days; loading one keeps it.
+TEST(SpamRegexSet, AbandonedCachedSetsAreSwept) {
+  namespace fs = std::filesystem;
+  std::string dir = ::testing::TempDir() + "spam-sweep-" + std::to_string(::getpid());
+  auto files = [&] {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+    return out;
+  };
+  auto age = [&](const std::set<std::string>& names, int days) {
+    for (const auto& n : names) {
+      fs::last_write_time(dir + "/" + n, fs::file_time_type::clock::now() - std::chrono::hours(24 * days));
+    }
+  };
+  std::vector<RegexSet::Pattern> a = {{"lottery", "i"}}, b = {{"casino", "i"}},
+                                 c = {{"jackpot", "i"}};
+  ASSERT_TRUE(RegexSet::compile(a, {.cache_dir = dir}));
+  auto set_a = files();
+  ASSERT_EQ(set_a.size(), 2u);  // the database and its PCRE2 list
+  ASSERT_TRUE(RegexSet::compile(b, {.cache_dir = dir}));
+  auto set_b = files();
+  for (const auto& n : set_a) set_b.erase(n);
+  ASSERT_EQ(set_b.size(), 2u);
+  std::ofstream(dir + "/notes.txt") << "not ours";
+  age(set_a, 40);
+  age(set_b, 40);
+  age({"notes.txt"}, 40);
+  // b is loaded again: touched, so it stays; a is 40 days unused and goes.
+  auto again = RegexSet::compile(b, {.cache_dir = dir});
+  ASSERT_TRUE(again && (*again)->from_cache());
+  ASSERT_TRUE(RegexSet::compile(c, {.cache_dir = dir}));
+  auto now = files();
+  for (const auto& n : set_a) EXPECT_FALSE(now.contains(n)) << n;
+  for (const auto& n : set_b) EXPECT_TRUE(now.contains(n)) << n;
+  EXPECT_TRUE(now.contains("notes.txt"));
+  EXPECT_EQ(now.size(), 5u);  // b, c and notes.txt
+  fs::remove_all(dir);
 }
 
 TEST(SpamMeta, ExpressionsAndErrors) {
