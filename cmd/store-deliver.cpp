@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,12 +13,16 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "config/spam.h"
 #include "config/store.h"
+#include "spam/filter.h"
+#include "spam/recipient.h"
 #include "store/local_delivery.h"
 
 namespace {
 
 namespace base = postern::base;
+namespace spam = postern::spam;
 namespace store = postern::store;
 namespace json = boost::json;
 
@@ -75,6 +80,17 @@ int run(Options& o, const postern::config::Config& cfg) {
   auto st = postern::config::open_store(cfg, o.store_url, o.blob_dir, false);
   // A store that cannot be opened is the admin's to fix; the MTA keeps the mail meanwhile.
   if (!st) return base::fail(base::Error::temporary(st.error().message()));
+  // A message spam-score has scored (its X-Spam-Status ours): each account with a
+  // classifier model of its own gets its own verdict, as over LMTP.
+  std::optional<spam::RecipientVerdicts> own;
+  if (cfg.get_bool("spam.bayes") && store::trusted_field(*message, "X-Spam-Status")) {
+    auto settings = postern::config::spam_settings(cfg);
+    if (!settings) return base::fail(settings.error());
+    auto filter = spam::make_filter(std::move(*settings), **st);
+    if (!filter) return base::fail(filter.error());
+    own.emplace(filter->engine, filter->models);
+    o.delivery.judge = [&](store::Id account, std::string_view m) { return own->junk(**st, account, m); };
+  }
   int status = 0;
   for (const auto& rcpt : o.recipients) {
     auto done = store::deliver_local(**st, rcpt, *message, o.delivery);

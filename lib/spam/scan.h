@@ -12,6 +12,7 @@
 #include "base/result.h"
 #include "dns/dns.h"
 #include "spam/engine.h"
+#include "spam/filter.h"
 #include "spam/models.h"
 
 namespace postern::spam {
@@ -26,16 +27,6 @@ struct ScanContext {
   // scores with the global model and leaves each recipient's to delivery.
   bool recipient_model = true;
 };
-
-// A long-running service's filter: the engine (with the store's local domains added to
-// the protected ones) and the models, re-read after `refresh` when they have learned.
-struct Filter {
-  std::shared_ptr<const Engine> engine;
-  std::shared_ptr<Models> models;
-};
-// Error::config when the rules do not compile.
-base::Result<Filter> make_filter(Settings settings, store::Store& store,
-                                 std::chrono::seconds refresh = std::chrono::seconds(60));
 
 base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,
                            Engine::Scratch& scratch);

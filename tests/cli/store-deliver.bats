@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# store-deliver: mailbox choice (Inbox, +detail, -m, Junk), aliases, exit codes an MTA
-# relies on, concurrent deliveries, and the same on PostgreSQL.
+# store-deliver: mailbox choice (Inbox, +detail, -m, Junk), aliases, per-account spam
+# verdicts, exit codes an MTA relies on, concurrent deliveries, and the same on PostgreSQL.
 
 load common
 
@@ -120,6 +120,33 @@ stored_bytes() {
   stored_bytes "$output" | head -n 1 | grep -q '^Return-Path: <>'
   run store-deliver "${STORE[@]}" < msg.eml
   assert_status 64
+}
+
+@test "store-deliver: after spam-score, an account's own classifier model files its copy" {
+  account-ctl "${STORE[@]}" add bob@example.org
+  printf 'spam:\n  bayes_min_learned: 3\n  cache_dir: %s\n' "$BATS_TEST_TMPDIR/cache" > postern.yaml
+  # Ann has taught her own model that lottery mail is spam and meeting notes are not.
+  for i in 1 2 3 4; do
+    printf 'From: x@lottery.example\r\nSubject: win %s\r\n\r\nYou won the lottery prize, claim your casino jackpot now %s\r\n' $i $i > s$i.eml
+    printf 'From: y@work.example\r\nSubject: notes %s\r\n\r\nMinutes of the planning meeting, agenda for the quarterly review %s\r\n' $i $i > h$i.eml
+  done
+  spam-train "${STORE[@]}" --user ann@example.org --spam s?.eml >/dev/null
+  spam-train "${STORE[@]}" --user ann@example.org --ham h?.eml >/dev/null
+  printf 'From: Lotto <x@lottery.example>\r\nTo: ann@example.org, bob@example.org\r\nSubject: claim\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\nMessage-ID: <l1@lottery.example>\r\n\r\nYou won the lottery prize, claim your casino jackpot now\r\n' > lotto.eml
+  # The global model knows nothing: spam-score calls it ham.
+  spam-score -c postern.yaml "${STORE[@]}" < lotto.eml > scored.eml
+  grep -q '^X-Spam-Status: No' scored.eml
+  run store-deliver -c postern.yaml "${STORE[@]}" ann@example.org bob@example.org < scored.eml
+  assert_status 0
+  assert_output_contains "ann@example.org: delivered to ann@example.org Junk uid 1"
+  assert_output_contains "bob@example.org: delivered to bob@example.org Inbox uid 1"
+  run store-search "${STORE[@]}" -a ann@example.org -m Junk --json claim
+  assert_output_contains '"keywords":["$junk"]'
+  # Unscored mail, or spam.bayes off: the message's own fields decide, for everyone.
+  run store-deliver -c postern.yaml "${STORE[@]}" ann@example.org < lotto.eml
+  assert_output_contains "Inbox uid 1"
+  run store-deliver -c postern.yaml --set spam.bayes=false "${STORE[@]}" ann@example.org < scored.eml
+  assert_output_contains "Inbox uid 2"
 }
 
 @test "store-deliver: 24 concurrent deliveries get 24 distinct UIDs" {
