@@ -137,9 +137,9 @@ std::string generate_app_password() {
 
 namespace {
 
+// Echo goes off (typeahead discarded, as getpass(3) does) before the prompt is shown,
+// so whatever is typed after the prompt is kept; echo comes back without discarding.
 Result<std::string> prompt_line(const char* prompt) {
-  std::fputs(prompt, stderr);
-  std::fflush(stderr);
   termios old{};
   bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
   if (restore) {
@@ -148,9 +148,11 @@ Result<std::string> prompt_line(const char* prompt) {
     quiet.c_lflag |= ECHONL;
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
+  std::fputs(prompt, stderr);
+  std::fflush(stderr);
   std::string line;
   bool got = static_cast<bool>(std::getline(std::cin, line));
-  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
   if (!got) return Error::usage("no password given (end of input)");
   return line;
 }
