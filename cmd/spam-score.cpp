@@ -34,6 +34,7 @@ struct Options {
   std::string ip;
   std::string store_url, blob_dir;
   bool json = false, explain = false, headers_only = false, check = false, no_bayes = false;
+  size_t tokens = 0;
 };
 
 std::string explain(const std::string& file, bool many, const spam::Verdict& v,
@@ -45,6 +46,14 @@ std::string explain(const std::string& file, bool many, const spam::Verdict& v,
     char buf[32];
     std::snprintf(buf, sizeof buf, "%6.1f  ", h.score);
     out += buf + h.name + (h.detail.empty() ? "" : "  (" + h.detail + ")") + "\n";
+  }
+  if (!v.bayes_tokens.empty()) {
+    out += "classifier's strongest tokens (spam probability):\n";
+    for (const spam::TokenProbability& t : v.bayes_tokens) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "  %6.4f  ", t.probability);
+      out += buf + t.token + "\n";
+    }
   }
   return out;
 }
@@ -65,12 +74,22 @@ std::string json_form(const std::string& file, const spam::Verdict& v) {
     rules.push_back(std::move(r));
   }
   o["rules"] = std::move(rules);
+  if (!v.bayes_tokens.empty()) {
+    json::array toks;
+    for (const spam::TokenProbability& t : v.bayes_tokens) {
+      toks.push_back(json::object{{"token", t.token}, {"probability", t.probability}});
+    }
+    o["bayes_tokens"] = std::move(toks);
+  }
   return json::serialize(o) + "\n";
 }
 
 int run(Options& o, const postern::config::Config& cfg, const postern::dns::ResolverOptions& ro) {
   if (o.json + o.explain + o.headers_only > 1) {
     return base::fail(base::Error::usage("--json, --explain and --headers-only exclude each other"));
+  }
+  if (o.tokens > 0 && !o.json && !o.explain) {
+    return base::fail(base::Error::usage("--tokens needs --explain or --json"));
   }
   if (!o.files_from.empty()) {
     if (auto st = base::append_file_list(o.files_from, o.files); !st) return base::fail(st.error());
@@ -103,7 +122,7 @@ int run(Options& o, const postern::config::Config& cfg, const postern::dns::Reso
     resolver = std::move(*r);
   }
   spam::ScanContext ctx{.resolver = resolver.get(), .models = models.get(), .store = store.get(),
-                        .rcpt = o.rcpt, .client_ip = o.ip};
+                        .rcpt = o.rcpt, .client_ip = o.ip, .explain_tokens = o.tokens};
   spam::Engine::Scratch scratch(e);
   bool many = o.files.size() > 1;
   return base::for_each_input(o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
@@ -149,6 +168,9 @@ int main(int argc, char** argv) {
   app.add_flag("--headers-only", o.headers_only, "print only the X-Spam-* fields");
   app.add_flag("--check", o.check, "exit 1 when a message is spam (score at or above spam.junk)");
   app.add_flag("--no-bayes", o.no_bayes, "do not use the statistical classifier");
+  app.add_option("--tokens", o.tokens,
+                 "with --explain or --json: the classifier's N strongest tokens and their spam probabilities")
+      ->type_name("N");
   postern::config::add_store_options(app, &o.store_url, &o.blob_dir);
   postern::config::Config config;
   return postern::config::run_with_resolver(

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "mail/header.h"
@@ -141,27 +142,57 @@ std::vector<int64_t> tokens(const Analysis& a) {
   return out;
 }
 
+namespace {
+
+// A token's spam probability f, smoothed toward o.unknown by Robinson's s; nullopt when
+// the model has not seen it or it is too close to 0.5 to count.
+std::optional<double> token_probability(const store::spam_model::Model& model, int64_t t,
+                                        const BayesOptions& o) {
+  auto it = model.tokens.find(t);
+  if (it == model.tokens.end()) return std::nullopt;
+  double s = static_cast<double>(std::max<int64_t>(0, it->second.nspam));
+  double h = static_cast<double>(std::max<int64_t>(0, it->second.nham));
+  double n = s + h;
+  if (n <= 0) return std::nullopt;
+  double ps = s / static_cast<double>(model.totals.nspam);
+  double ph = h / static_cast<double>(model.totals.nham);
+  double p = ps / (ps + ph);
+  double f = (o.strength * o.unknown + n * p) / (o.strength + n);
+  if (std::fabs(f - 0.5) < o.min_deviation) return std::nullopt;
+  return f;
+}
+
+bool usable(const store::spam_model::Model& model, const BayesOptions& o) {
+  return model.totals.nspam >= o.min_spam && model.totals.nham >= o.min_ham &&
+         model.totals.nspam > 0 && model.totals.nham > 0;
+}
+
+}  // namespace
+
+std::vector<TokenProbability> strongest_tokens(const store::spam_model::Model& model,
+                                               const Analysis& a, size_t n,
+                                               const BayesOptions& o) {
+  std::vector<TokenProbability> out;
+  if (!usable(model, o)) return out;
+  for (std::string& text : token_texts(a)) {
+    if (auto f = token_probability(model, token_hash(text), o)) out.push_back({std::move(text), *f});
+  }
+  auto stronger = [](const TokenProbability& x, const TokenProbability& y) {
+    double dx = std::fabs(x.probability - 0.5), dy = std::fabs(y.probability - 0.5);
+    return dx != dy ? dx > dy : x.token < y.token;
+  };
+  std::sort(out.begin(), out.end(), stronger);
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
 double bayes_probability(const store::spam_model::Model& model, const std::vector<int64_t>& toks,
                          const BayesOptions& o) {
-  const double ns = static_cast<double>(model.totals.nspam);
-  const double nh = static_cast<double>(model.totals.nham);
-  if (model.totals.nspam < o.min_spam || model.totals.nham < o.min_ham || ns <= 0 || nh <= 0) {
-    return -1;
-  }
+  if (!usable(model, o)) return -1;
   std::vector<double> probs;
   probs.reserve(toks.size());
   for (int64_t t : toks) {
-    auto it = model.tokens.find(t);
-    if (it == model.tokens.end()) continue;
-    double s = static_cast<double>(std::max<int64_t>(0, it->second.nspam));
-    double h = static_cast<double>(std::max<int64_t>(0, it->second.nham));
-    double n = s + h;
-    if (n <= 0) continue;
-    double ps = s / ns, ph = h / nh;
-    double p = ps / (ps + ph);
-    double f = (o.strength * o.unknown + n * p) / (o.strength + n);
-    if (std::fabs(f - 0.5) < o.min_deviation) continue;
-    probs.push_back(f);
+    if (auto f = token_probability(model, t, o)) probs.push_back(*f);
   }
   if (probs.empty()) return 0.5;
   if (probs.size() > o.max_tokens) {

@@ -4,6 +4,7 @@
 //
 //   auto toks = spam::tokens(analysis);                // distinct 64-bit token hashes
 //   double p = spam::bayes_probability(model, toks);   // 0 ham .. 1 spam; -1: not trained
+//   auto why = spam::strongest_tokens(model, analysis, 10);  // what weighed most
 #pragma once
 
 #include <cstdint>
@@ -31,5 +32,15 @@ int64_t token_hash(std::string_view text);
 // The probability that the message is spam; -1 when the model has too little to go on.
 double bayes_probability(const store::spam_model::Model& model, const std::vector<int64_t>& toks,
                          const BayesOptions& options = {});
+
+// The n tokens of a message that weigh most in its verdict (spam probability furthest
+// from 0.5), strongest first; empty when the model has too little to go on. For --explain.
+struct TokenProbability {
+  std::string token;
+  double probability = 0.5;
+};
+std::vector<TokenProbability> strongest_tokens(const store::spam_model::Model& model,
+                                               const Analysis& a, size_t n,
+                                               const BayesOptions& options = {});
 
 }  // namespace postern::spam

@@ -649,6 +649,9 @@ Verdict Engine::score(const Analysis& a, const ScoreInput& in, Scratch& s) const
   for (const auto& [i, m] : im.metas) fired[i] = m.eval(fired) != 0;
   Verdict v;
   v.bayes = bayes;
+  if (bayes >= 0 && in.explain_tokens > 0) {
+    v.bayes_tokens = strongest_tokens(*in.model, a, in.explain_tokens, settings_.bayes_options);
+  }
   for (size_t i = 0; i < rules.size(); ++i) {
     if (!fired[i] || rules[i].name.rfind("__", 0) == 0) continue;
     v.hits.push_back({rules[i].name, rules[i].score, details[i]});

@@ -77,12 +77,14 @@ struct Verdict {
   Action action = Action::kNone;
   bool spam = false;      // score >= junk: X-Spam-Flag: YES
   double bayes = -1;      // the classifier's probability, -1 when not used
+  std::vector<TokenProbability> bayes_tokens;  // its strongest tokens (ScoreInput::explain_tokens)
 };
 
 struct ScoreInput {
   std::string rcpt;                                // for display-name checks ("" = none)
   const store::spam_model::Model* model = nullptr;  // the classifier's model, if any
   std::vector<Hit> extra;                          // hits found elsewhere (DNSBL, Pyzor, LLM)
+  size_t explain_tokens = 0;                       // fill Verdict::bayes_tokens with this many
 };
 
 class Engine {

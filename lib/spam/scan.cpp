@@ -50,6 +50,7 @@ base::Result<Verdict> scan(const Engine& engine, std::string message, const Scan
   ScoreInput in;
   if (pyzor) in.extra.push_back(std::move(*pyzor));
   in.rcpt = ctx.rcpt;
+  in.explain_tokens = ctx.explain_tokens;
   ModelPtr model;  // held for the scan: a refresh may replace the cached one meanwhile
   if (ctx.models && ctx.store && s.bayes) {
     auto m = ctx.models->for_rcpt(*ctx.store, ctx.recipient_model ? ctx.rcpt : std::string());

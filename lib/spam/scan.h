@@ -26,6 +26,7 @@ struct ScanContext {
   // The recipient's own model when it has one (spam-score --rcpt); the in-server stage
   // scores with the global model and leaves each recipient's to delivery.
   bool recipient_model = true;
+  size_t explain_tokens = 0;  // Verdict::bayes_tokens: this many of the strongest (--explain)
 };
 
 base::Result<Verdict> scan(const Engine& engine, std::string message, const ScanContext& ctx,

@@ -28,6 +28,18 @@ assert_output_contains() {
   esac
 }
 
+# A toy classifier lesson in the current directory: sN.eml (lottery spam) and hN.eml
+# (meeting notes, ham) for N in 1..$1, and lotto.eml, a lottery message to ann@ and
+# bob@example.org that a model trained on them calls spam.
+write_lottery_lesson() {
+  local i
+  for i in $(seq 1 "$1"); do
+    printf 'From: x@lottery.example\r\nSubject: win %s\r\n\r\nYou won the lottery prize, claim your casino jackpot now %s\r\n' "$i" "$i" > "s$i.eml"
+    printf 'From: y@work.example\r\nSubject: notes %s\r\n\r\nMinutes of the planning meeting, agenda for the quarterly review %s\r\n' "$i" "$i" > "h$i.eml"
+  done
+  printf 'From: Lotto <x@lottery.example>\r\nTo: ann@example.org, bob@example.org\r\nSubject: claim\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\nMessage-ID: <l1@lottery.example>\r\n\r\nYou won the lottery prize, claim your casino jackpot now\r\n' > lotto.eml
+}
+
 # Skips the test when there is no PostgreSQL test cluster (tests/run-tests starts one and
 # sets POSTERN_PG_URL). Call it before pg_fresh_url: a skip inside $(...) cannot skip.
 require_pg() {

@@ -34,7 +34,7 @@ json_field() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.
 @test "spam-score --help lists its options" {
   run spam-score --help
   assert_status 0
-  for w in --json --explain --headers-only --check --rules --rcpt --no-bayes --files-from --store; do
+  for w in --json --explain --headers-only --check --rules --rcpt --no-bayes --tokens --files-from --store; do
     assert_output_contains "$w"
   done
 }

@@ -83,3 +83,32 @@ print(sum(1 for l in sys.stdin if json.loads(l).get("bayes", 1) < 0.5))')
   run spam-score "${STORE[@]}" "${set_min[@]}" --rcpt ann@example.org --json "$(head -1 spam.list)"
   [ "$(echo "$output" | bayes)" != "-1" ]
 }
+
+@test "spam-score --tokens: the classifier's strongest tokens, in --explain and --json" {
+  write_lottery_lesson 25
+  spam-train "${STORE[@]}" --spam s*.eml
+  spam-train "${STORE[@]}" --ham h*.eml
+  printf 'From: z@elsewhere.example\r\nSubject: hello\r\n\r\nThe lottery jackpot and the meeting agenda\r\n' > mixed.eml
+  set_min=(--set spam.bayes_min_learned=20)
+  run spam-score "${STORE[@]}" "${set_min[@]}" --explain --tokens 4 mixed.eml
+  assert_status 0
+  assert_output_contains "classifier's strongest tokens"
+  # Learned only from spam, or only from ham: the words lean hard each way.
+  [[ "$output" =~ 0\.9[0-9]+\ \ (lottery|jackpot) ]]
+  [[ "$output" =~ 0\.0[0-9]+\ \ (meeting|agenda) ]]
+  [ "$(grep -c '^  [01]\.[0-9]\{4\}  ' <<< "$output")" -eq 4 ]
+  run spam-score "${STORE[@]}" "${set_min[@]}" --json --tokens 2 mixed.eml
+  assert_status 0
+  n=$(echo "$output" | /usr/bin/python3 -c 'import json,sys
+t=json.loads(sys.stdin.read())["bayes_tokens"]
+assert all(abs(x["probability"] - 0.5) > 0.3 for x in t), t
+print(len(t))')
+  [ "$n" -eq 2 ]
+  # Without a trained model there is nothing to list; --tokens needs --explain or --json.
+  run spam-score "${STORE[@]}" --explain --tokens 4 mixed.eml
+  assert_status 0
+  [[ "$output" != *"strongest tokens"* ]]
+  run spam-score "${STORE[@]}" --tokens 4 mixed.eml
+  assert_status 64
+  assert_output_contains "--tokens needs --explain or --json"
+}

@@ -126,13 +126,9 @@ stored_bytes() {
   account-ctl "${STORE[@]}" add bob@example.org
   printf 'spam:\n  bayes_min_learned: 3\n  cache_dir: %s\n' "$BATS_TEST_TMPDIR/cache" > postern.yaml
   # Ann has taught her own model that lottery mail is spam and meeting notes are not.
-  for i in 1 2 3 4; do
-    printf 'From: x@lottery.example\r\nSubject: win %s\r\n\r\nYou won the lottery prize, claim your casino jackpot now %s\r\n' $i $i > s$i.eml
-    printf 'From: y@work.example\r\nSubject: notes %s\r\n\r\nMinutes of the planning meeting, agenda for the quarterly review %s\r\n' $i $i > h$i.eml
-  done
+  write_lottery_lesson 4
   spam-train "${STORE[@]}" --user ann@example.org --spam s?.eml >/dev/null
   spam-train "${STORE[@]}" --user ann@example.org --ham h?.eml >/dev/null
-  printf 'From: Lotto <x@lottery.example>\r\nTo: ann@example.org, bob@example.org\r\nSubject: claim\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\nMessage-ID: <l1@lottery.example>\r\n\r\nYou won the lottery prize, claim your casino jackpot now\r\n' > lotto.eml
   # The global model knows nothing: spam-score calls it ham.
   spam-score -c postern.yaml "${STORE[@]}" < lotto.eml > scored.eml
   grep -q '^X-Spam-Status: No' scored.eml

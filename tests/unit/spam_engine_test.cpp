@@ -124,7 +124,9 @@ TEST(SpamRegexSet, BothEnginesAgreeAndLookaroundFallsBack) {
     EXPECT_EQ((*set)->scan("Buy VIAGRA\nfree\n", s), (std::vector<uint32_t>{0, 1}));
     EXPECT_EQ((*set)->scan("paypal only", s), (std::vector<uint32_t>{}));
     EXPECT_EQ((*set)->scan("payday, aa, caféé", s), (std::vector<uint32_t>{2, 3, 4}));
-    if (e == RegexEngine::kHyperscan) EXPECT_EQ((*set)->pcre2_count(), 2u);
+    if (e == RegexEngine::kHyperscan) {
+      EXPECT_EQ((*set)->pcre2_count(), 2u);
+    }
   }
   auto bad = RegexSet::compile({{"a(", ""}}, {});
   ASSERT_FALSE(bad);
@@ -211,6 +213,29 @@ TEST(SpamBayes, ChiSquareLeansTheRightWay) {
   EXPECT_DOUBLE_EQ(bayes_probability(m, {t("unknown")}, o), 0.5);
   m.totals = {10, 300};
   EXPECT_EQ(bayes_probability(m, {t("viagra")}, o), -1);  // too little spam learned
+}
+
+TEST(SpamBayes, StrongestTokensAreTheFurthestFromEven) {
+  store::spam_model::Model m;
+  m.totals = {300, 300};
+  auto t = [](const char* s) { return token_hash(s); };
+  m.tokens[t("lottery")] = {200, 1};
+  m.tokens[t("agenda")] = {2, 200};
+  m.tokens[t("prize")] = {50, 20};
+  m.tokens[t("today")] = {100, 100};  // even: never listed
+  auto a = analyze("From: x@example.net\r\nSubject: hi\r\n\r\nprize agenda today lottery\r\n", {});
+  ASSERT_TRUE(a);
+  auto top = strongest_tokens(m, *a, 2);
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[0].token, "lottery");
+  EXPECT_GT(top[0].probability, 0.99);
+  EXPECT_EQ(top[1].token, "agenda");
+  EXPECT_LT(top[1].probability, 0.02);
+  auto all = strongest_tokens(m, *a, 10);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2].token, "prize");
+  m.totals = {10, 300};
+  EXPECT_TRUE(strongest_tokens(m, *a, 10).empty());
 }
 
 TEST(SpamEngine, ScoresChecksRulesAndMetasAndWritesFields) {
