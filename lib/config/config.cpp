@@ -781,30 +781,22 @@ class Loader {
         text += d[i];
       }
     }
-    if (s.type == Type::kList) {
-      // A flow list, "[5m, 10m, 4h]": the schema's own text, items without commas.
-      std::vector<std::string> items;
-      std::string_view t = text;
-      if (t.starts_with('[') && t.ends_with(']')) t = t.substr(1, t.size() - 2);
-      for (size_t at = 0; at <= t.size();) {
-        size_t comma = std::min(t.find(',', at), t.size());
-        std::string_view item = t.substr(at, comma - at);
-        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-        if (!item.empty()) items.emplace_back(item);
-        at = comma + 1;
-      }
-      return items;
-    }
     if (s.type == Type::kTable) return std::vector<Config>{};
-    if (text.empty()) return std::string();
-    Node n;
-    n.kind = Node::Kind::kScalar;
-    n.scalar = text;
-    n.loc = Loc{"default for " + std::string(s.path), "", 0, 0};
+    if (text.empty() && s.type != Type::kList) return std::string();
     // The text is already expanded; escape $ so substitution leaves it alone.
     std::string escaped;
     for (char c : text) escaped += c == '$' ? std::string("$$") : std::string(1, c);
+    const std::string where = "default for " + std::string(s.path);
+    if (s.type == Type::kList) {
+      // A flow list, "[5m, 10m, 4h]", read as YAML like any value.
+      Node n = internal::parse_yaml(escaped, where, "", false, &diags);
+      set_loc(n, Loc{where, "", 0, 0});
+      if (auto v = convert(s, n, std::string(s.path))) return *v;
+      return std::vector<std::string>{};  // a bad default is a bug in the table; the test catches it
+    }
+    Node n;
+    n.kind = Node::Kind::kScalar;
+    n.loc = Loc{where, "", 0, 0};
     n.scalar = escaped;
     if (auto v = convert_scalar(s, n, std::string(s.path))) return *v;
     return std::string();  // a bad default is a bug in the table; the test catches it
