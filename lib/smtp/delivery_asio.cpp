@@ -259,16 +259,23 @@ struct Runner::Impl {
     co_return co_await run_blocking<R, Worker>(io, *pool, std::move(f));
   }
 
-  base::Status load_keys() {
-    dkim.clear();
-    for (const DkimKey& k : settings->dkim) {
+  // The DKIM keys of `s` by domain, its transports checked.
+  static base::Result<std::map<std::string, LoadedKey>> keys_of(const Settings& s) {
+    std::map<std::string, LoadedKey> out;
+    for (const DkimKey& k : s.dkim) {
       auto key = auth::dkim::load_private_key(k.key_pem);
       if (!key) return Error::config("DKIM key for " + k.domain + ": " + key.error().message());
-      dkim[mail::to_lower(k.domain)] = {k.selector, std::make_shared<auth::dkim::PrivateKey>(std::move(*key))};
+      out[mail::to_lower(k.domain)] = {k.selector, std::make_shared<auth::dkim::PrivateKey>(std::move(*key))};
     }
-    for (const routing::TransportRule& t : settings->transports) {
+    for (const routing::TransportRule& t : s.transports) {
       if (auto r = routing::parse_via(t.via); !r) return r.error();
     }
+    return out;
+  }
+  base::Status load_keys() {
+    auto keys = keys_of(*settings);
+    if (!keys) return keys.error();
+    dkim = std::move(*keys);
     return {};
   }
 
@@ -301,7 +308,10 @@ struct Runner::Impl {
   awaitable<void> work(bool once);
   awaitable<void> renew_leases();
   awaitable<void> reap_idle(bool all);
+  // SIGHUP: the configuration is read, the spam rules compiled and the keys loaded on a
+  // worker, so deliveries go on meanwhile; a SIGHUP during a reload runs one more after it.
   void reload_settings();
+  bool reloading = false, reload_again = false;
   void start_drain();
   awaitable<void> count_queue();
   // ---- TLS-RPT (RFC 8460): session counts, kept here, written every 60 s ----
@@ -1105,24 +1115,38 @@ awaitable<void> Runner::Impl::work(bool once) {
 
 void Runner::Impl::reload_settings() {
   if (!reload) return;
-  auto next = reload();
-  if (!next) {
-    base::log_warn("reload_failed", {{"error", next.error().message()}});
+  if (reloading) {
+    reload_again = true;
     return;
   }
-  if (auto ready = prepare_spam(*next, open_store); !ready) {
-    base::log_warn("reload_failed", {{"error", ready.error().message()}});
-    return;
-  }
-  auto keep = settings;
-  settings = std::make_shared<const Settings>(std::move(*next));
-  if (auto st = load_keys(); !st) {
-    settings = keep;
-    (void)load_keys();
-    base::log_warn("reload_failed", {{"error", st.error().message()}});
-    return;
-  }
-  base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
+  reloading = true;
+  base::log_info("reloading", {});
+  asio::co_spawn(io, [this]() -> awaitable<void> {
+    struct Reloaded {
+      Settings settings;
+      std::map<std::string, LoadedKey> keys;
+    };
+    do {
+      reload_again = false;
+      std::function<base::Result<Reloaded>(Worker&)> job = [this](Worker&) -> base::Result<Reloaded> {
+        auto next = reload();
+        if (!next) return next.error();
+        if (auto ready = prepare_spam(*next, open_store); !ready) return ready.error();
+        auto keys = keys_of(*next);
+        if (!keys) return keys.error();
+        return Reloaded{std::move(*next), std::move(*keys)};
+      };
+      auto r = co_await blocking<base::Result<Reloaded>>(std::move(job));
+      if (r) {
+        settings = std::make_shared<const Settings>(std::move(r->settings));
+        dkim = std::move(r->keys);
+        base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
+      } else {
+        base::log_warn("reload_failed", {{"error", r.error().message()}});
+      }
+    } while (reload_again && !stopping);
+    reloading = false;
+  }, asio::detached);
 }
 
 void Runner::Impl::start_drain() {

@@ -104,6 +104,8 @@ struct Server::Impl {
   std::unique_ptr<base::ServiceSignals> signals;  // made before any thread starts
 
   base::Status load_tls(const Settings& s);
+  // The TLS context of `s`; nullptr when it configures none.
+  static base::Result<std::shared_ptr<asio::ssl::context>> make_tls(const Settings& s);
   base::Status start_workers();
   // Runs `f` on a worker thread; resumes the caller on the event loop with its result.
   template <typename R>
@@ -115,7 +117,17 @@ struct Server::Impl {
   std::string metrics() const;
   awaitable<void> accept_loop(asio::ip::tcp::acceptor& a, ListenerSpec l);
   awaitable<void> local_accept_loop(asio::local::stream_protocol::acceptor& a, ListenerSpec l);
-  void reload_settings();  // SIGHUP: the new settings, or a warning and the old ones
+  // SIGHUP: the new settings, or a warning and the old ones. The configuration is read
+  // and the spam filter's rules compiled on a worker thread, so sessions go on meanwhile;
+  // a SIGHUP during a reload runs one more after it.
+  void reload_settings();
+  struct Reloaded {
+    Settings settings;
+    std::shared_ptr<asio::ssl::context> tls;
+  };
+  base::Result<Reloaded> prepare_reload(WorkerContext& w);  // on a worker thread
+  void apply_reload(Reloaded r);                            // on the event loop
+  bool reloading = false, reload_again = false;
   void start_drain();
 };
 

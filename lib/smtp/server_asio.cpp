@@ -235,11 +235,8 @@ Server::Impl::Impl(Settings s, StoreOpener open, Reloader r)
       open_store(std::move(open)),
       reload(std::move(r)) {}
 
-base::Status Server::Impl::load_tls(const Settings& s) {
-  if (s.tls_certificate.empty() && s.tls_key.empty()) {
-    tls.reset();
-    return {};
-  }
+base::Result<std::shared_ptr<asio::ssl::context>> Server::Impl::make_tls(const Settings& s) {
+  if (s.tls_certificate.empty() && s.tls_key.empty()) return std::shared_ptr<asio::ssl::context>();
   if (s.tls_certificate.empty() || s.tls_key.empty()) {
     return base::Error::config("tls: both certificate and key are needed");
   }
@@ -255,7 +252,13 @@ base::Status Server::Impl::load_tls(const Settings& s) {
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     return base::Error::config("tls key " + s.tls_key + " does not match the certificate");
   }
-  tls = std::move(ctx);
+  return ctx;
+}
+
+base::Status Server::Impl::load_tls(const Settings& s) {
+  auto ctx = make_tls(s);
+  if (!ctx) return ctx.error();
+  tls = std::move(*ctx);
   return {};
 }
 
@@ -444,28 +447,45 @@ void Server::Impl::start_drain() {
 
 void Server::Impl::reload_settings() {
   if (!reload) return;
+  if (reloading) {
+    reload_again = true;
+    return;
+  }
+  reloading = true;
+  base::log_info("reloading", {});
+  asio::co_spawn(io, [this]() -> awaitable<void> {
+    do {
+      reload_again = false;
+      auto r = co_await blocking<base::Result<Reloaded>>(
+          [this](WorkerContext& w) { return prepare_reload(w); });
+      if (r) {
+        apply_reload(std::move(*r));
+      } else {
+        base::log_warn("reload_failed", {{"error", r.error().message()}});
+      }
+    } while (reload_again && !draining);
+    reloading = false;
+  }, asio::detached);
+}
+
+base::Result<Server::Impl::Reloaded> Server::Impl::prepare_reload(WorkerContext& w) {
   auto next = reload();
-  if (!next) {
-    base::log_warn("reload_failed", {{"error", next.error().message()}});
-    return;
-  }
+  if (!next) return next.error();
   if (uses_spam_filter(*next)) {
-    auto st = open_store();
-    base::Status ready = st ? prepare_spam(*next, **st) : base::Status(st.error());
-    if (!ready) {
-      base::log_warn("reload_failed", {{"error", ready.error().message()}});
-      return;
-    }
+    store::Store* st = w.get_store(open_store);
+    if (st == nullptr) return w.store_error.error();
+    if (auto ready = prepare_spam(*next, *st); !ready) return ready.error();
   }
-  auto keep_tls = tls;
-  if (auto st = load_tls(*next); !st) {
-    tls = keep_tls;
-    base::log_warn("reload_failed", {{"error", st.error().message()}});
-    return;
-  }
+  auto ctx = make_tls(*next);
+  if (!ctx) return ctx.error();
+  return Reloaded{std::move(*next), std::move(*ctx)};
+}
+
+void Server::Impl::apply_reload(Reloaded r) {
+  tls = std::move(r.tls);
   old_settings.push_back(settings);
   recipients.clear();  // relay domains may have changed
-  settings = std::make_shared<const Settings>(std::move(*next));
+  settings = std::make_shared<const Settings>(std::move(r.settings));
   base::log_info("reloaded", {{"filters", std::to_string(settings->filters.size())}});
 }
 

@@ -440,6 +440,37 @@ postfix_send() {
   [ "$r1" -eq $((r0 + 1)) ] || { echo "relay rejects $r0 -> $r1"; false; }
 }
 
+@test "smtp-interop: a reload compiles new spam rules off the event loop; mail flows meanwhile" {
+  write_config "filters: [{name: spam, stage: data, builtin: spam-score}]"
+  printf 'spam:\n  cache_dir: %s\n  rules: [%s]\n' "$BATS_TEST_TMPDIR/cache" "$BATS_TEST_TMPDIR/rules" >> postern.yaml
+  mkdir rules
+  start_server
+  # Some 1,500 regex rules nobody has compiled: seconds of work for Hyperscan.
+  /usr/bin/python3 -c '
+import random
+random.seed(7)
+print("rules:")
+print("  - {name: NEW_RULE, body: \x27test mailing\x27, score: 0.1}")
+for i in range(1500):
+    w = "".join(random.choice("abcdefghijklmnop") for _ in range(8))
+    print(f"  - {{name: GEN_{i}, body: \x27{w}[a-z]{{2,40}}(foo|bar|baz)+\\d{{1,5}}\x27, score: 0.1}}")
+' > rules/many.yaml
+  kill -HUP "$SERVER_PID"
+  for _ in $(seq 100); do grep -q 'event=reloading' server.log && break; sleep 0.05; done
+  # While the new set compiles, a message is taken and scored with the old rules.
+  run swaks_mx
+  assert_output_contains "queued as"
+  grep -q 'event=reloading' server.log
+  ! grep -q 'event=reloaded' server.log
+  for _ in $(seq 1200); do grep -q 'event=reloaded' server.log && break; sleep 0.05; done
+  grep -q 'event=reloaded' server.log
+  run swaks_mx
+  assert_output_contains "queued as"
+  # The first message was scored with the old set, the second with the new.
+  grep 'event=filter' server.log | head -n 1 | grep -q 'score=0.0 '
+  grep 'event=filter' server.log | tail -n 1 | grep -q 'score=0.1 '
+}
+
 @test "smtp-interop: SIGHUP reloads limits without dropping a session; a bad file keeps the old" {
   write_config "max_recipients: 5"
   start_server
