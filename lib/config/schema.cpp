@@ -529,11 +529,18 @@ const std::array kSchema = {
             .default_value = "[]",
             .doc = "DNS blocklists, each KIND:ZONE: spamhaus-zen:ZONE and spamhaus-dbl:ZONE with "
                    "Spamhaus's return codes, ip:ZONE (client and link addresses) or domain:ZONE "
-                   "(link domains) where any 127.0.0.0/8 answer lists; none by default."},
+                   "(link domains) where any 127.0.0.0/8 answer lists; none by default. "
+                   "KIND:ZONE=SCORE gives every listing of the zone that score."},
     KeySpec{.path = "spam.dnsbl.score",
             .type = Type::kString,
             .default_value = "3.0",
             .doc = "Score of a listing in an ip: or domain: zone."},
+    KeySpec{.path = "spam.dnsbl.reject",
+            .type = Type::kString,
+            .default_value = "1.5",
+            .doc = "The dnsbl stage refuses a client whose listings in the IP zones add up to at "
+                   "least this; a client listed for less is served, and spam-score counts its "
+                   "listings at DATA."},
     KeySpec{.path = "spam.dnsbl.timeout",
             .type = Type::kDuration,
             .default_value = "2s",

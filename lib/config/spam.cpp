@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "base/fs.h"
 #include "spam/pyzor.h"
@@ -180,10 +181,21 @@ base::Result<spam::Settings> spam_settings(const Config& cfg,
   // DNS blocklists: KIND:ZONE.
   auto dnsbl_score = number("spam.dnsbl.score", cfg.get_string("spam.dnsbl.score"));
   if (!dnsbl_score) return base::Error::config(cfg.origin("spam.dnsbl.score") + ": " + dnsbl_score.error().message());
+  auto dnsbl_reject = number("spam.dnsbl.reject", cfg.get_string("spam.dnsbl.reject"));
+  if (!dnsbl_reject) return base::Error::config(cfg.origin("spam.dnsbl.reject") + ": " + dnsbl_reject.error().message());
+  s.dnsbl_reject = *dnsbl_reject;
   for (const std::string& z : cfg.get_list("spam.dnsbl.zones")) {
     size_t colon = z.find(':');
     std::string kind = colon == std::string::npos ? "" : z.substr(0, colon);
     std::string zone = colon == std::string::npos ? "" : z.substr(colon + 1);
+    // KIND:ZONE=SCORE: every listing of the zone scores SCORE.
+    std::optional<double> weight;
+    if (size_t eq = zone.find('='); eq != std::string::npos) {
+      auto w = number("spam.dnsbl.zones", zone.substr(eq + 1));
+      if (!w) return base::Error::config(cfg.origin("spam.dnsbl.zones") + ": " + z + ": " + w.error().message());
+      weight = *w;
+      zone.resize(eq);
+    }
     spam::DnsblZone d;
     bool known = false;
     for (const spam::DnsblZone& def : spam::default_dnsbl_zones()) {
@@ -206,6 +218,10 @@ base::Result<spam::Settings> spam_settings(const Config& cfg,
                                  "ip:ZONE or domain:ZONE, not " + z);
     }
     d.zone = zone;
+    if (weight) {
+      d.score = *weight;
+      for (spam::DnsblCode& c : d.codes) c.score = *weight;
+    }
     if (auto st = spam::validate_zone(d); !st) {
       return base::Error::config(cfg.origin("spam.dnsbl.zones") + ": " + st.error().message());
     }

@@ -298,6 +298,15 @@ Verdict run_dnsbl(const FilterStage& stage, FilterInput& in, FilterContext& ctx)
   for (const std::string& e : r.errors) base::log_warn("dnsbl", {{"error", e}});
   if (r.hits.empty()) return {};
   const spam::DnsblHit& h = r.hits.front();
+  if (r.score() < ss.dnsbl_reject) {
+    // Listed, but not enough to refuse: spam-score counts it with the message.
+    std::string rules;
+    for (const spam::DnsblHit& x : r.hits) rules += (rules.empty() ? "" : ",") + x.rule;
+    base::log_info("dnsbl_listed", {{"client", ip->to_string()},
+                                    {"rules", rules},
+                                    {"score", spam::format_score(r.score())}});
+    return {};
+  }
   std::string zone = h.rule;
   for (const auto& z : zones) {
     if (h.rule.starts_with(z.name)) zone = z.zone;

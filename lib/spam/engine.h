@@ -43,6 +43,9 @@ struct Settings {
   // DNS blocklists (none by default) and the LLM classifier (off by default); scan.h.
   std::vector<DnsblZone> dnsbl;
   DnsblOptions dnsbl_options;
+  // The dnsbl stage refuses a client whose listings in the IP zones add up to this; what
+  // scores less is only counted by spam-score (as postscreen's dnsbl threshold).
+  double dnsbl_reject = 1.5;
   LlmSettings llm;
   // An LLM verdict adds LLM_<CATEGORY> with this score times its confidence.
   std::map<std::string, double> llm_scores = {

@@ -165,6 +165,22 @@ same_bytes() {
   assert_output_contains "250 2.0.0 ok: queued as"
 }
 
+@test "dnsbl stage: listings that add up to less than spam.dnsbl.reject only score, at DATA" {
+  [ -n "$NSD_PORT" ] || skip "NSD is not installed or did not start"
+  # PBL alone scores 1.5 in Spamhaus's table; weighed down to 1 it no longer refuses.
+  write_config "    - {name: rbl, stage: connect, builtin: dnsbl}
+    - {name: spam, stage: data, builtin: spam-score}" \
+    "spam: {dnsbl: {zones: [spamhaus-zen:zen.dnsbl.test=1], reject: \"1.5\"}}"
+  send 192.0.2.10 bob@example.net plain.eml
+  assert_output_contains "220 mx.example.org ESMTP"
+  assert_output_contains "250 2.0.0 ok: queued as"
+  id=$(grep -o 'queued as [0-9A-Z]*' <<<"$output" | cut -d' ' -f3)
+  queue-ctl "${STORE[@]}" show --raw "$id" | grep -q 'SPAMHAUS_ZEN_PBL=1'
+  # Listed twice over (SBL, XBL and PBL: 3): refused at the greeting.
+  send 192.0.2.12 bob@example.net plain.eml
+  assert_output_contains "554 5.7.1 Service unavailable; client host [192.0.2.12] blocked using zen.dnsbl.test"
+}
+
 @test "dnsbl stage: a DNS server that never answers lets the client in" {
   swallow_start "$BATS_TEST_TMPDIR"
   port=$(cat "$BATS_TEST_TMPDIR/swallow.port")

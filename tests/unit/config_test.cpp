@@ -16,6 +16,7 @@
 #include "base/cli.h"
 #include "base/fd.h"
 #include "base/log.h"
+#include "config/spam.h"
 
 namespace postern::config {
 namespace {
@@ -94,6 +95,27 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_TRUE(c.warnings().empty());
   EXPECT_THROW(c.get_string("log.lvl"), std::logic_error);
   EXPECT_THROW(c.get_int("log.level"), std::logic_error);
+}
+
+TEST_F(ConfigTest, SpamDnsblZoneWeightsAndRejectThreshold) {
+  std::string p = write("postern.yaml",
+                        "spam:\n"
+                        "  dnsbl:\n"
+                        "    zones: [spamhaus-zen:zen.dnsbl.test=0.5, ip:bl.example.net]\n"
+                        "    reject: \"2.5\"\n");
+  auto s = spam_settings(must_load(p));
+  ASSERT_TRUE(s) << s.error().message();
+  ASSERT_EQ(s->dnsbl.size(), 2u);
+  EXPECT_EQ(s->dnsbl[0].zone, "zen.dnsbl.test");
+  ASSERT_FALSE(s->dnsbl[0].codes.empty());
+  for (const auto& code : s->dnsbl[0].codes) EXPECT_DOUBLE_EQ(code.score, 0.5) << code.name;
+  EXPECT_EQ(s->dnsbl[1].zone, "bl.example.net");
+  EXPECT_DOUBLE_EQ(s->dnsbl[1].score, 3.0);  // spam.dnsbl.score
+  EXPECT_DOUBLE_EQ(s->dnsbl_reject, 2.5);
+  EXPECT_DOUBLE_EQ(spam_settings(defaults())->dnsbl_reject, 1.5);
+  auto bad = spam_settings(must_load(p, {"spam.dnsbl.zones=[ip:bl.example.net=lots]"}));
+  ASSERT_FALSE(bad);
+  EXPECT_CONTAINS(bad.error().message(), "ip:bl.example.net=lots");
 }
 
 TEST_F(ConfigTest, ValuesAndOriginsFromAFile) {
