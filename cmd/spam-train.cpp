@@ -1,6 +1,7 @@
 // spam-train: teaches the statistical classifier messages as spam or ham (global model, or
 // one account's with --user), or makes it forget them. See spam-train(1).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -25,13 +26,16 @@ struct Options {
   std::vector<std::string> files;
   std::string files_from;
   bool spam = false, ham = false, forget = false, stats = false;
-  std::string user;
+  std::string user, mailbox;
   std::string store_url, blob_dir;
 };
 
 int run(Options& o, const postern::config::Config& cfg) {
   if (o.spam + o.ham + o.stats != 1) {
     return base::fail(base::Error::usage("give exactly one of --spam, --ham or --stats"));
+  }
+  if (!o.mailbox.empty() && (o.user.empty() || !o.files.empty() || !o.files_from.empty())) {
+    return base::fail(base::Error::usage("--mailbox needs --user, and no files"));
   }
   if (!o.files_from.empty()) {
     if (auto st = base::append_file_list(o.files_from, o.files); !st) return base::fail(st.error());
@@ -76,7 +80,7 @@ int run(Options& o, const postern::config::Config& cfg) {
     batch.clear();
     return {};
   };
-  int rc = base::for_each_input(o.files, [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
+  auto teach = [&](const std::string& shown, std::string& bytes) -> std::optional<int> {
     std::string digest = postern::store::blob_id_of(bytes);  // SHA-256, hex
     auto a = spam::analyze(std::move(bytes), ao);
     if (!a) {
@@ -88,7 +92,27 @@ int run(Options& o, const postern::config::Config& cfg) {
       if (auto st = flush(); !st) return base::fail(st.error());
     }
     return 0;
-  });
+  };
+  int rc = 0;
+  if (!o.mailbox.empty()) {
+    // The messages the user filed there (a cron job: Junk as spam, say), by UID.
+    auto mb = (*store)->find_mailbox_nocase(account, o.mailbox);
+    if (!mb) return base::fail(mb.error());
+    if (!*mb) return base::fail(base::Error::no_user(o.user + " has no mailbox " + o.mailbox));
+    for (uint32_t after = 0;;) {
+      auto page = (*store)->members((*mb)->id, after, 500);
+      if (!page) return base::fail(page.error());
+      if (page->empty()) break;
+      for (const postern::store::Member& m : *page) {
+        after = m.uid;
+        auto bytes = (*store)->read_message(account, m.email_id);
+        if (!bytes) return base::fail(bytes.error());
+        rc = std::max(rc, teach(o.mailbox + " uid " + std::to_string(m.uid), *bytes).value_or(0));
+      }
+    }
+  } else {
+    rc = base::for_each_input(o.files, teach);
+  }
   if (auto st = flush(); !st) return base::fail(st.error());
   if (o.forget) {
     base::write_stdout(scope + ": forgot " + std::to_string(forgotten) + " messages\n");
@@ -114,6 +138,9 @@ int main(int argc, char** argv) {
   app.add_flag("--stats", o.stats, "print how many messages the model has learned");
   app.add_option("-u,--user", o.user, "the account whose own model to train (default: global)")
       ->type_name("ADDR");
+  app.add_option("-m,--mailbox", o.mailbox,
+                 "with --user: learn the messages of that account's mailbox, not files")
+      ->type_name("NAME");
   postern::config::add_store_options(app, &o.store_url, &o.blob_dir);
   postern::config::Config config;
   return base::run_main(

@@ -112,3 +112,31 @@ print(len(t))')
   assert_status 64
   assert_output_contains "--tokens needs --explain or --json"
 }
+
+@test "spam-train --mailbox: an account's Junk as spam and Inbox as ham, again without relearning" {
+  write_lottery_lesson 25
+  for f in s*.eml; do
+    { printf 'X-Spam-Flag: YES\r\n'; cat "$f"; } | store-deliver "${STORE[@]}" ann@example.org > /dev/null
+  done
+  for f in h*.eml; do store-deliver "${STORE[@]}" ann@example.org < "$f" > /dev/null; done
+  run spam-train "${STORE[@]}" --user ann@example.org --mailbox junk --spam
+  assert_status 0
+  assert_output_contains "model of ann@example.org: learned 25 as spam, moved 0, already known 0"
+  run spam-train "${STORE[@]}" -u ann@example.org -m Inbox --ham
+  assert_output_contains "learned 25 as ham"
+  run spam-train "${STORE[@]}" --user ann@example.org --mailbox Junk --spam
+  assert_output_contains "learned 0 as spam, moved 0, already known 25"
+  run spam-train "${STORE[@]}" --user ann@example.org --stats
+  assert_output_contains "25 spam, 25 ham learned"
+  run spam-score "${STORE[@]}" --set spam.bayes_min_learned=20 --rcpt ann@example.org --json lotto.eml
+  [ "$(echo "$output" | bayes)" != "-1" ]
+  echo "$output" | /usr/bin/python3 -c 'import json,sys; assert json.loads(sys.stdin.read())["bayes"] > 0.9'
+  # --mailbox is one account's, instead of files; a mailbox that is not there exits 67.
+  run spam-train "${STORE[@]}" --mailbox Junk --spam
+  assert_status 64
+  run spam-train "${STORE[@]}" --user ann@example.org --mailbox Junk --spam s1.eml
+  assert_status 64
+  run spam-train "${STORE[@]}" --user ann@example.org --mailbox Spam --spam
+  assert_status 67
+  assert_output_contains "ann@example.org has no mailbox Spam"
+}
