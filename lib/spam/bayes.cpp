@@ -91,8 +91,10 @@ std::vector<std::string> token_texts(const Analysis& a) {
   if (size_t at = a.message_id.rfind('@'); at != std::string::npos) {
     out.insert("MIDD:" + mail::to_lower(a.message_id.substr(at + 1)));
   }
+  // Header fields: the words of a few telling ones, and the Received hops. (Which fields
+  // are present is left out: 5-fold cross-validation on the corpus's training half gave
+  // 97.2% recall without those tokens and 96.0% with, at the same false positives.)
   for (const HeaderValue& h : a.headers) {
-    out.insert("HN:" + h.name);
     if (h.name == "x-mailer" || h.name == "user-agent" || h.name == "content-type" ||
         h.name == "x-priority" || h.name == "precedence" || h.name == "list-id" ||
         h.name == "mime-version" || h.name == "content-transfer-encoding") {
