@@ -53,11 +53,9 @@ namespace q = store::queue;
 namespace {
 
 // The spam filter's engine and models from Settings::spam (nothing without it).
-base::Status prepare_spam(Settings& s, const StoreOpener& open) {
+base::Status prepare_spam(Settings& s, store::Store& store) {
   if (!s.spam) return {};
-  auto st = open();
-  if (!st) return st.error();
-  auto f = spam::make_filter(*s.spam, **st, std::chrono::seconds(60));
+  auto f = spam::make_filter(*s.spam, store, std::chrono::seconds(60));
   if (!f) return f.error();
   s.spam_engine = f->engine;
   s.spam_models = f->models;
@@ -1128,10 +1126,12 @@ void Runner::Impl::reload_settings() {
     };
     do {
       reload_again = false;
-      std::function<base::Result<Reloaded>(Worker&)> job = [this](Worker&) -> base::Result<Reloaded> {
+      std::function<base::Result<Reloaded>(Worker&)> job = [this](Worker& w) -> base::Result<Reloaded> {
         auto next = reload();
         if (!next) return next.error();
-        if (auto ready = prepare_spam(*next, open_store); !ready) return ready.error();
+        store::Store* st = store_of(w);
+        if (st == nullptr) return Error::temporary(w.error);
+        if (auto ready = prepare_spam(*next, *st); !ready) return ready.error();
         auto keys = keys_of(*next);
         if (!keys) return keys.error();
         return Reloaded{std::move(*next), std::move(*keys)};
@@ -1296,7 +1296,7 @@ base::Status Runner::prepare() {
   if (!st) return st.error();
   if (impl_->settings->spam) {
     Settings next = *impl_->settings;
-    if (auto ready = prepare_spam(next, impl_->open_store); !ready) return ready;
+    if (auto ready = prepare_spam(next, **st); !ready) return ready;
     impl_->settings = std::make_shared<const Settings>(std::move(next));
   }
   return impl_->load_keys();
