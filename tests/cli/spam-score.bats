@@ -113,6 +113,37 @@ json_field() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.
   [[ "$output" != *"URL_SHORTENER"* ]]
 }
 
+@test "spam-score: advance-fee fraud, padded Subject tags and adult lures; not their honest look-alikes" {
+  hdr() { printf 'From: %s\r\nTo: bob@example.org\r\nSubject: %s\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\nMessage-ID: <m%s@example.net>\r\n\r\n' "$1" "$2" "$RANDOM"; }
+  { hdr 'Mr. Kargbo <k@post.example>' 'CONFIDENTIAL'
+    printf 'I am the chief auditor of a bank in Lagos. Our late client died in a plane crash,\r\n'
+    printf 'leaving US$12.5 million. I seek a foreign partner for the transfer of the fund;\r\n'
+    printf 'you keep 20%% of the total sum. Reply urgently to my private email.\r\n'; } > af.eml
+  run spam-score --explain af.eml
+  assert_status 0
+  assert_output_contains "ADVANCE_FEE_3"
+  assert_output_contains "ADVANCE_FEE_4"
+  # A news item about such fraud has one or two of the signs, not three.
+  { hdr 'News <news@paper.example>' 'Fraud ring arrested'
+    printf 'Police in Lagos arrested a ring of e-mail fraudsters on Monday.\r\n'; } > news.eml
+  run spam-score --explain news.eml
+  [[ "$output" != *"ADVANCE_FEE"* ]]
+  hdr 'Deals <d@deals.example>' 'Lose 20 Pounds In 10 Days                  27540' > padded.eml
+  printf 'Order now.\r\n' >> padded.eml
+  run spam-score --explain padded.eml
+  assert_output_contains "SUBJ_PADDED_TAG"
+  hdr 'Ann <ann@example.net>' 'Minutes of the meeting, part 2' > subj.eml
+  printf 'Attached.\r\n' >> subj.eml
+  run spam-score --explain subj.eml
+  [[ "$output" != *"SUBJ_PADDED_TAG"* ]]
+  { hdr 'Kelly <k@site-personals.example>' 'hi'
+    printf 'Catch me live, my webcam is on.\r\n'; } > adult.eml
+  run spam-score --explain adult.eml
+  assert_output_contains "BODY_ADULT"
+  run spam-score --explain plain.eml
+  [[ "$output" != *"BODY_ADULT"* ]]
+}
+
 @test "spam-score --rules: new rules, score overrides, metas" {
   cat > mine.yaml <<'YAML'
 rules:
