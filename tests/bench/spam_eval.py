@@ -190,9 +190,13 @@ def cmd_report(args):
             print("postern/%s per core: - (no CPU time)" % name)
     s, e, h = p["spam"], p["easy_ham"], p["hard_ham"]
     rec = 100.0 * s["flagged"] / s["n"] if s["n"] else 0.0
-    # Two decimals: at one, 905 of 946 (95.67%) would print as the target it misses.
-    print("postern spam recall %d/%d %.2f%%  [target >= %.1f%%: %s]"
-          % (s["flagged"], s["n"], rec, TARGET_RECALL, "PASS" if rec >= TARGET_RECALL else "MISS"))
+    # The target is stated to one decimal, and is compared so: 95.7% is SpamAssassin's
+    # recall on this test half, 905 of 946 (95.67%), as the issue measured it (its other
+    # targets, 2 and 6 false positives, are SpamAssassin's counts). Two decimals are printed
+    # so that an equal and a better recall can be told apart.
+    print("postern spam recall %d/%d %.2f%%  [target >= %.1f%%, to one decimal: %s]"
+          % (s["flagged"], s["n"], rec, TARGET_RECALL,
+             "PASS" if round(rec, 1) >= TARGET_RECALL else "MISS"))
     print("postern easy-ham FP %d/%d  [target <= %d: %s]"
           % (e["flagged"], e["n"], TARGET_EASY_FP, "PASS" if e["flagged"] <= TARGET_EASY_FP else "MISS"))
     print("postern hard-ham FP %d/%d  [target <= %d: %s]"
