@@ -309,7 +309,7 @@ struct Runner::Impl {
   // SIGHUP: the configuration is read, the spam rules compiled and the keys loaded on a
   // worker, so deliveries go on meanwhile; a SIGHUP during a reload runs one more after it.
   void reload_settings();
-  bool reloading = false, reload_again = false;
+  Reloads reloads;
   void start_drain();
   awaitable<void> count_queue();
   // ---- TLS-RPT (RFC 8460): session counts, kept here, written every 60 s ----
@@ -1113,40 +1113,33 @@ awaitable<void> Runner::Impl::work(bool once) {
 
 void Runner::Impl::reload_settings() {
   if (!reload) return;
-  if (reloading) {
-    reload_again = true;
-    return;
-  }
-  reloading = true;
-  base::log_info("reloading", {});
-  asio::co_spawn(io, [this]() -> awaitable<void> {
-    struct Reloaded {
-      Settings settings;
-      std::map<std::string, LoadedKey> keys;
-    };
-    do {
-      reload_again = false;
-      std::function<base::Result<Reloaded>(Worker&)> job = [this](Worker& w) -> base::Result<Reloaded> {
-        auto next = reload();
-        if (!next) return next.error();
-        store::Store* st = store_of(w);
-        if (st == nullptr) return Error::temporary(w.error);
-        if (auto ready = prepare_spam(*next, *st); !ready) return ready.error();
-        auto keys = keys_of(*next);
-        if (!keys) return keys.error();
-        return Reloaded{std::move(*next), std::move(*keys)};
-      };
-      auto r = co_await blocking<base::Result<Reloaded>>(std::move(job));
-      if (r) {
-        settings = std::make_shared<const Settings>(std::move(r->settings));
-        dkim = std::move(r->keys);
-        base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
-      } else {
-        base::log_warn("reload_failed", {{"error", r.error().message()}});
-      }
-    } while (reload_again && !stopping);
-    reloading = false;
-  }, asio::detached);
+  struct Reloaded {
+    Settings settings;
+    std::map<std::string, LoadedKey> keys;
+  };
+  reloads.request(
+      io,
+      [this]() -> awaitable<void> {
+        std::function<base::Result<Reloaded>(Worker&)> job = [this](Worker& w) -> base::Result<Reloaded> {
+          auto next = reload();
+          if (!next) return next.error();
+          store::Store* st = store_of(w);
+          if (st == nullptr) return Error::temporary(w.error);
+          if (auto ready = prepare_spam(*next, *st); !ready) return ready.error();
+          auto keys = keys_of(*next);
+          if (!keys) return keys.error();
+          return Reloaded{std::move(*next), std::move(*keys)};
+        };
+        auto r = co_await blocking<base::Result<Reloaded>>(std::move(job));
+        if (r) {
+          settings = std::make_shared<const Settings>(std::move(r->settings));
+          dkim = std::move(r->keys);
+          base::log_info("reloaded", {{"transports", std::to_string(settings->transports.size())}});
+        } else {
+          base::log_warn("reload_failed", {{"error", r.error().message()}});
+        }
+      },
+      [this] { return !stopping; });
 }
 
 void Runner::Impl::start_drain() {

@@ -17,6 +17,7 @@
 #include "smtp/filter.h"
 #include "smtp/pool_asio.h"
 #include "smtp/server.h"
+#include "smtp/service_asio.h"
 #include "store/queue.h"
 #include "store/store.h"
 
@@ -127,7 +128,7 @@ struct Server::Impl {
   };
   base::Result<Reloaded> prepare_reload(WorkerContext& w);  // on a worker thread
   void apply_reload(Reloaded r);                            // on the event loop
-  bool reloading = false, reload_again = false;
+  Reloads reloads;
   void start_drain();
 };
 

@@ -447,25 +447,18 @@ void Server::Impl::start_drain() {
 
 void Server::Impl::reload_settings() {
   if (!reload) return;
-  if (reloading) {
-    reload_again = true;
-    return;
-  }
-  reloading = true;
-  base::log_info("reloading", {});
-  asio::co_spawn(io, [this]() -> awaitable<void> {
-    do {
-      reload_again = false;
-      auto r = co_await blocking<base::Result<Reloaded>>(
-          [this](WorkerContext& w) { return prepare_reload(w); });
-      if (r) {
-        apply_reload(std::move(*r));
-      } else {
-        base::log_warn("reload_failed", {{"error", r.error().message()}});
-      }
-    } while (reload_again && !draining);
-    reloading = false;
-  }, asio::detached);
+  reloads.request(
+      io,
+      [this]() -> awaitable<void> {
+        auto r = co_await blocking<base::Result<Reloaded>>(
+            [this](WorkerContext& w) { return prepare_reload(w); });
+        if (r) {
+          apply_reload(std::move(*r));
+        } else {
+          base::log_warn("reload_failed", {{"error", r.error().message()}});
+        }
+      },
+      [this] { return !draining; });
 }
 
 base::Result<Server::Impl::Reloaded> Server::Impl::prepare_reload(WorkerContext& w) {

@@ -37,6 +37,23 @@ awaitable<void> watch_signals(asio::io_context& io, base::ServiceSignals& signal
   }
 }
 
+void Reloads::request(asio::io_context& io, std::function<awaitable<void>()> once,
+                      std::function<bool()> go_on) {
+  if (running_) {
+    again_ = true;
+    return;
+  }
+  running_ = true;
+  base::log_info("reloading", {});
+  asio::co_spawn(io, [this, once = std::move(once), go_on = std::move(go_on)]() -> awaitable<void> {
+    do {
+      again_ = false;
+      co_await once();
+    } while (again_ && go_on());
+    running_ = false;
+  }, asio::detached);
+}
+
 base::Result<tcp::endpoint> parse_endpoint(const std::string& address) {
   std::string host, port;
   if (!address.empty() && address.front() == '[') {

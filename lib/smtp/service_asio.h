@@ -25,6 +25,19 @@ boost::asio::awaitable<void> watch_signals(boost::asio::io_context& io, base::Se
                                            std::function<void()> on_reload,
                                            std::function<void()> on_drain);
 
+// SIGHUP reloads, one at a time and off the signal handler's back: request() logs
+// "reloading" and spawns `once` on the event loop, unless a reload is running; then that
+// one runs `once` again when it ends (several requests meanwhile make one more run), while
+// go_on() holds (false when the service drains).
+class Reloads {
+ public:
+  void request(boost::asio::io_context& io, std::function<boost::asio::awaitable<void>()> once,
+               std::function<bool()> go_on);
+
+ private:
+  bool running_ = false, again_ = false;
+};
+
 // "host:port" or "[v6]:port" → an endpoint (Error::config otherwise).
 base::Result<boost::asio::ip::tcp::endpoint> parse_endpoint(const std::string& address);
 
