@@ -297,7 +297,6 @@ Verdict run_dnsbl(const FilterStage& stage, FilterInput& in, FilterContext& ctx)
                                                ss.dnsbl_options);
   for (const std::string& e : r.errors) base::log_warn("dnsbl", {{"error", e}});
   if (r.hits.empty()) return {};
-  const spam::DnsblHit& h = r.hits.front();
   if (r.score() < ss.dnsbl_reject) {
     // Listed, but not enough to refuse: spam-score counts it with the message.
     std::string rules;
@@ -307,6 +306,7 @@ Verdict run_dnsbl(const FilterStage& stage, FilterInput& in, FilterContext& ctx)
                                     {"score", spam::format_score(r.score())}});
     return {};
   }
+  const spam::DnsblHit& h = r.hits.front();
   std::string zone = h.rule;
   for (const auto& z : zones) {
     if (h.rule.starts_with(z.name)) zone = z.zone;

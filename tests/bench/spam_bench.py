@@ -18,6 +18,9 @@
           postern   spam-score --json: one JSON object per line, in the order of LIST, with
                     "file", "score", "spam"
         a message of LIST without a usable answer gets is_spam "error"
+    spam_bench.py compare OUTPUT_A OUTPUT_B
+        two spam-score --json outputs of the same list: "N messages with other rules, M
+        with another verdict" (rules: the list of rules that fired; verdict: spam or not)
     spam_bench.py send PORT RCPT PATHS PARALLEL
         sends each message file named in PATHS (one a line) to an SMTP server on
         127.0.0.1:PORT for RCPT, over PARALLEL connections at once (each carries messages
@@ -167,6 +170,21 @@ def cmd_verdicts(args):
     return 0
 
 
+def cmd_compare(args):
+    outs = []
+    for path in args:
+        with open(path, encoding="utf-8") as fh:
+            outs.append([json.loads(line) for line in fh if line.strip()])
+    a, b = outs
+    if len(a) != len(b):
+        print("%d results against %d" % (len(a), len(b)))
+        return 1
+    rules = sum(1 for x, y in zip(a, b) if x["rules"] != y["rules"])
+    flips = sum(1 for x, y in zip(a, b) if x["spam"] != y["spam"])
+    print("%d messages with other rules, %d with another verdict" % (rules, flips))
+    return 0
+
+
 def proc_stat(pid):
     with open("/proc/%d/stat" % pid) as fh:
         data = fh.read()
@@ -263,7 +281,8 @@ def cmd_send(args):
 
 def main(argv):
     cmds = {"corpus-list": (cmd_corpus_list, (3, 4)), "fixture-list": (cmd_fixture_list, 1),
-            "verdicts": (cmd_verdicts, 3), "send": (cmd_send, 4), "cpu": (cmd_cpu, None)}
+            "verdicts": (cmd_verdicts, 3), "compare": (cmd_compare, 2), "send": (cmd_send, 4),
+            "cpu": (cmd_cpu, None)}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 64

@@ -233,7 +233,7 @@ def search(messages, easy_budget, hard_budget):
     # dp[j][e][h] = ((spam flagged, -sum |score|), back pointer) after this band at grid[j]
     prev = None
     back = []
-    for b, (name, _lo, _hi, may_neg) in enumerate(BANDS):
+    for b, (name, _lo, hi, may_neg) in enumerate(BANDS):
         cur = [[[None] * (hb + 1) for _ in range(eb + 1)] for _ in range(n)]
         best = [[None] * (hb + 1) for _ in range(eb + 1)]  # best of prev over i <= j
         for j, s in enumerate(grid):
@@ -245,7 +245,7 @@ def search(messages, easy_budget, hard_budget):
                             best[e][h] = (c[0], j)
             if s < 0 and not may_neg:
                 continue
-            if BANDS[b][2] <= ALONE and s >= round(JUNK * 10):
+            if hi <= ALONE and s >= round(JUNK * 10):
                 continue
             de, dh = count(need[b]["easy"], s), count(need[b]["hard"], s)
             gain = (count(need[b]["spam"], s), -abs(s))
