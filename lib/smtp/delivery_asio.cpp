@@ -404,15 +404,48 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
         base.verify_pkix = true;
         break;
     }
+    // RFC 7672 2.2/3: TLSA records of a host, from a validated answer, make TLS mandatory
+    // and authenticate it; a lookup that fails leaves the host out (a downgrade otherwise).
+    // Applies to MX hosts from a secure MX answer and to a transport's configured host
+    // (its name is ours, not from DNS), so a transport override keeps the DANE check.
+    auto apply_dane = [&](Hop& proto, const std::string& host, uint16_t port) {
+      auto tt = lookup_tlsa(*r, host, port);
+      dns::Answer a = dns::run(*r, tt);
+      if (a.status == dns::Status::kServFail || a.status == dns::Status::kTimeout) {
+        proto.skip = "TLSA lookup for " + host + " failed (" + a.why + ")";
+        // RFC 8460 4.3.2.1: the signed zone's TLSA answer could not be validated.
+        proto.rpt.type = "tlsa";
+        proto.rpt.skip_result = "dnssec-invalid";
+        proto.rpt.skip_reason = a.why.empty() ? std::string(dns::status_name(a.status)) : a.why;
+        return false;
+      }
+      if (a.status != dns::Status::kOk) return false;
+      // Usable records authenticate; none usable (all filtered): encryption only.
+      proto.tls.mode = client::TlsMode::kRequired;
+      proto.tls.tlsa = a.records;
+      proto.tls.verify_pkix = false;
+      p.policy = "dane";
+      proto.rpt.type = "tlsa";
+      proto.rpt.policy = tlsa_policy(a.records);
+      return true;
+    };
     if (route.kind == routing::Route::kHost && !route.mx_lookup) {
       auto t = client::host_targets(*r, route.host, route.port);
       if (!t) {
         return Plan{{}, std::string(t.error().temporary() ? "451 4.4.3 " : "550 5.1.2 ") + route.host + ": " + t.error().message(),
                     !t.error().temporary(), ""};
       }
+      Hop proto{{}, base, ""};
+      proto.tls.names = {route.host};
+      // An address literal has no TLSA records; nor does a route with TLS off.
+      bool named = t->front().host != t->front().ip;
+      if (s->dane && named && route.tls != routing::TlsRequirement::kNone &&
+          route.tls != routing::TlsRequirement::kImplicit) {
+        apply_dane(proto, t->front().host, route.port);
+      }
       for (auto& target : *t) {
-        Hop h{target, base, ""};
-        h.tls.names = {route.host};
+        Hop h = proto;
+        h.target = target;
         p.hops.push_back(std::move(h));
       }
       return p;
@@ -461,27 +494,7 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
     for (const MxHost& host : mx.hosts) {
       Hop proto{{host.name, "", port}, base, ""};
       proto.tls.names = {host.name};
-      bool dane = false;
-      if (s->dane && mx.mx_secure && host.secure) {
-        auto tt = lookup_tlsa(*r, host.name, port);
-        dns::Answer a = dns::run(*r, tt);
-        if (a.status == dns::Status::kServFail || a.status == dns::Status::kTimeout) {
-          proto.skip = "TLSA lookup for " + host.name + " failed (" + a.why + ")";
-          // RFC 8460 4.3.2.1: the signed zone's TLSA answer could not be validated.
-          proto.rpt.type = "tlsa";
-          proto.rpt.skip_result = "dnssec-invalid";
-          proto.rpt.skip_reason = a.why.empty() ? std::string(dns::status_name(a.status)) : a.why;
-        } else if (a.status == dns::Status::kOk) {
-          // RFC 7672 2.2: TLS is mandatory; records authenticate it (none usable: encryption only).
-          dane = true;
-          proto.tls.mode = client::TlsMode::kRequired;
-          proto.tls.tlsa = a.records;
-          proto.tls.verify_pkix = false;
-          p.policy = "dane";
-          proto.rpt.type = "tlsa";
-          proto.rpt.policy = tlsa_policy(a.records);
-        }
-      }
+      bool dane = s->dane && mx.mx_secure && host.secure && apply_dane(proto, host.name, port);
       if (!dane && sts) {
         // RFC 8461 4.1/4.2: in enforce mode only matching hosts, with PKIX-valid TLS.
         if (!mta_sts::mx_matches(*sts, host.name)) {

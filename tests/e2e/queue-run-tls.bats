@@ -415,6 +415,34 @@ sys.stdout.write(gzip.decompress(data).decode())' "$1"
   ! pflog dane-tabad | grep -q 'from=<ann@example.org>'
 }
 
+@test "queue-run-tls: a transport to a named host keeps DANE — its own TLSA records are checked" {
+  # Each domain is sent by a transport rule to the other domain's MX host by name, so no
+  # MX lookup happens: the TLSA records at _25._tcp.HOST still apply (RFC 7672 3).
+  cat >>postern.yaml <<YAML
+  transports:
+    - domain: ok.dane.test
+      via: "smtp:[mx.bad.dane.test]:25"
+    - domain: bad.dane.test
+      via: "smtp:[mx.ok.dane.test]"
+YAML
+  queue tr-good bob@bad.dane.test
+  good=$QID
+  queue tr-bad bob@ok.dane.test
+  bad=$QID
+  run_once
+  [ "$output" = "attempts=2 delivered=1 deferred=1 bounced=0 dsns=0 forwarded=0" ]
+  grep "event=delivered queue_id=$good .*to=bob@bad.dane.test .*relay=mx.ok.dane.test" queue-run.log |
+    grep -q 'tls="TLSv1.[23] dane-ee"'
+  arrived bad.dane tr-good
+  grep -q 'by mx.dane-ok.test (Postfix) with ESMTPS' "$MSG"
+  # The host whose TLSA record does not match its key: deferred, nothing sent.
+  grep "event=deferred queue_id=$bad " queue-run.log | grep -q 'DANE verification failed'
+  [ "$(in_maildir ok.dane tr-bad)" -eq 0 ]
+  ! pflog dane-bad | grep 'disconnect from' | grep -Eq ' (mail|rcpt)='
+  run queue-ctl "${STORE[@]}" show "$bad"
+  assert_output_contains "recipient: bob@ok.dane.test  pending"
+}
+
 @test "queue-run-tls: an MX list that names ourselves — only the preferred hosts; as the best MX, a loop is returned" {
   # RFC 5321 5.1: as relay.plain.test (backup.plain.test's MX 20) only MX 10 is tried,
   # although relay.plain.test's address would take the mail.
