@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include <ctime>
 #include <functional>
 
 #include "mail/header.h"
@@ -33,6 +34,16 @@ RecipientCheck check_recipient(store::Store& store, const Settings& settings, co
   if (a == "postmaster") a += "@" + mail::to_lower(settings.hostname);  // RFC 5321 4.5.1
   const std::string quoted = "<" + std::string(address) + ">: ";
   std::string domain = domain_of(a);
+  if (!client.lmtp && !settings.srs.domain.empty() && domain == mail::to_lower(settings.srs.domain) &&
+      mail::srs::is_srs(std::string_view(a).substr(0, a.rfind('@')))) {
+    // Signed and dated by us: a valid one relays to the address inside (never an open
+    // relay: only what we forwarded verifies); a forged or expired one is refused here,
+    // not bounced later.
+    int64_t now = client.now ? client.now : static_cast<int64_t>(std::time(nullptr));
+    auto back = mail::srs::reverse(address, settings.srs, now);
+    if (!back) return {"550 5.1.1 " + quoted + "invalid or expired SRS address", "srs"};
+    return {.rewritten = *back};
+  }
   auto local = store.is_local_domain(domain);
   if (!local) return {"451 4.3.0 temporary failure looking up the recipient", "lookup"};
   if (*local) {

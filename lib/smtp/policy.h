@@ -21,19 +21,22 @@ namespace postern::smtp {
 
 struct RecipientCheck {
   std::string reply;   // empty: accepted
-  std::string reason;  // for the reject counters: "unknown_user", "relay", "lookup"
+  std::string reason;  // for the reject counters: "unknown_user", "relay", "lookup", "srs"
+  std::string rewritten;  // accepted as an SRS address: where it goes ("" otherwise)
   bool ok() const { return reply.empty(); }
 };
 
 struct Client {
   bool lmtp = false;           // LMTP accepts local recipients only
   bool authenticated = false;  // may relay to any domain
+  int64_t now = 0;             // SRS dates are checked against it; 0: the clock
 };
 
 // RFC 5321 4.5.1 "postmaster" alone means postmaster at our host name's domain. Local
 // domains: the address must resolve (accounts, aliases, catch-alls; 550 5.1.1 otherwise);
 // other domains: only for authenticated clients or smtp.relay_domains (554 5.7.1);
-// a store failure is 451 4.3.0.
+// a store failure is 451 4.3.0. An SRS address at settings.srs.domain (not over LMTP) is
+// reversed: accepted with `rewritten` set when it verifies, else 550 5.1.1 (reason "srs").
 RecipientCheck check_recipient(store::Store& store, const Settings& settings, const Client& client,
                                std::string_view address);
 

@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "base/service.h"
 #include "dns/dns.h"
+#include "mail/srs.h"
 #include "smtp/data.h"
 #include "store/store.h"
 
@@ -117,6 +118,10 @@ struct Settings {
   std::string tls_key;
   bool auth_requires_tls = true;
   std::vector<std::string> relay_domains;  // accepted without AUTH besides local domains
+  // delivery.srs: a recipient SRS0=/SRS1= at srs.domain whose signature and date verify
+  // is accepted from anyone and queued for the address it reverses to (bounces of mail
+  // queue-run forwarded find their way back); one that does not verify is refused.
+  mail::srs::Options srs;
   BareLf bare_lf = BareLf::kNormalize;
   DmarcMode dmarc = DmarcMode::kTag;
   std::string dmarc_record;     // append DMARC report records here ("" none)

@@ -666,7 +666,16 @@ awaitable<void> do_rcpt(Session::State& s, const Command& c) {
       s.reject(chk.reply, chk.reason);
       co_return;
     }
-    s.srv.cache_recipient(key);
+    if (!chk.rewritten.empty()) {
+      // An SRS address (never cached: each one is checked): queued for the address it
+      // reverses to, logged with both.
+      base::log_info("srs_reversed", {{"queue_id", s.tx.id}, {"session", s.sid}, {"to", address},
+                                      {"orig_to", chk.rewritten}});
+      address = chk.rewritten;
+      p->address = chk.rewritten;
+    } else {
+      s.srv.cache_recipient(key);
+    }
   }
   Verdict v = co_await run_filters(s, FilterAt::kRcpt, &address);
   if (v.kind == Verdict::kReject || v.kind == Verdict::kTempFail) {

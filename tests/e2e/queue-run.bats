@@ -463,6 +463,23 @@ PY
   run --separate-stderr "$PY" "$ARC" "127.0.0.1:$NSD_PORT" sink/1.eml
   assert_status 0
   [ "$output" = pass ] || { echo "dkimpy: $output $stderr"; false; }
+  # The destination bounces it: the bounce to the SRS address, from anyone, finds its
+  # way back to carol@far.test. A forged or altered SRS address is refused at RCPT.
+  forged=${sender/=far.test=carol@/=far.test=mallory@}
+  session "EHLO mx.outside.test\r\nMAIL FROM:<>\r\nRCPT TO:<$forged>\r\nRCPT TO:<SRS0=AAAA=AA=far.test=carol@fwd.postern.test>\r\nRCPT TO:<$sender>\r\nDATA\r\nFrom: MAILER-DAEMON@mx.outside.test\r\nTo: $sender\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\nsomeone@outside.test: no such user\r\n.\r\nQUIT\r\n"
+  [ "$(grep -c '550 5.1.1 .*invalid or expired SRS address' <<<"$output")" -eq 2 ]
+  assert_output_contains "250 2.1.5"
+  assert_output_contains "250 2.0.0 ok: queued as"
+  grep 'event=srs_reversed' listen.log | grep -q "orig_to=carol@far.test"
+  qrun
+  assert_status 0
+  [ "$(ls sink/*.eml | wc -l)" -eq 2 ]
+  grep -qx 'carol@far.test' sink/2.env
+  first=$(head -n 1 sink/2.env)
+  echo "bounce envelope: $first"
+  [[ "$first" == "<>" || "$first" == "<> "* || "$first" == "" || "$first" == " "* ]]  # the null sender
+  grep -q '^Subject: Undelivered Mail Returned to Sender' sink/2.eml
+  grep 'event=delivered' qr.log | grep 'to=carol@far.test' | grep -q 'relay=mx.far.test'
 }
 
 @test "queue-run: submitted mail is DKIM-signed (a subdomain's with its parent's key); dkimpy verifies it" {

@@ -65,6 +65,47 @@ TEST_F(PolicyTest, NoOpenRelay) {
             "550 5.1.1 <x@backup.test>: not a local address");
 }
 
+TEST_F(PolicyTest, SrsAddressesReverseWhenTheyVerifyAndAreRefusedOtherwise) {
+  // A bounce to the SRS sender of mail we forwarded relays to the original sender, from
+  // anyone; a forged, altered or expired one is refused at RCPT (no open relay).
+  settings_.srs = {.secrets = {"new secret", "old secret"}, .max_age_days = 21, .domain = "fwd.example.org"};
+  const int64_t now = 1'780'000'000;
+  mail::srs::Options signer = settings_.srs;
+  auto srs0 = mail::srs::forward("Carol@sender.test", signer, now);
+  ASSERT_TRUE(srs0) << srs0.error().message();
+  RecipientCheck c = rcpt(*srs0, {.now = now + 86400});
+  EXPECT_TRUE(c.ok()) << c.reply;
+  EXPECT_EQ(c.rewritten, "Carol@sender.test");
+  // Signed with the older secret (rotation): still good.
+  signer.secrets = {"old secret"};
+  auto older = mail::srs::forward("dave@sender.test", signer, now);
+  ASSERT_TRUE(older);
+  EXPECT_EQ(rcpt(*older, {.now = now}).rewritten, "dave@sender.test");
+  // An SRS1 address goes back to the SRS0 address at the first forwarder.
+  mail::srs::Options first{.secrets = {"theirs"}, .domain = "first.test"};
+  auto theirs = mail::srs::forward("erin@sender.test", first, now);
+  ASSERT_TRUE(theirs);
+  auto srs1 = mail::srs::forward(*theirs, settings_.srs, now);
+  ASSERT_TRUE(srs1);
+  ASSERT_EQ(srs1->rfind("SRS1=", 0), 0u) << *srs1;
+  EXPECT_EQ(rcpt(*srs1, {.now = now}).rewritten, *theirs);
+  // Not ours to reverse: an unknown secret, a changed address, an expired date.
+  signer.secrets = {"someone else"};
+  auto forged = mail::srs::forward("carol@sender.test", signer, now);
+  ASSERT_TRUE(forged);
+  c = rcpt(*forged, {.now = now});
+  EXPECT_EQ(c.reply, "550 5.1.1 <" + *forged + ">: invalid or expired SRS address");
+  EXPECT_EQ(c.reason, "srs");
+  EXPECT_TRUE(c.rewritten.empty());
+  std::string altered = *srs0;
+  altered.replace(altered.find("sender.test"), 11, "victim.test");
+  EXPECT_EQ(rcpt(altered, {.now = now}).reason, "srs");
+  EXPECT_EQ(rcpt(*srs0, {.now = now + 30 * 86400}).reason, "srs");
+  // Over LMTP, or in another domain, an SRS-looking address is just an address.
+  EXPECT_EQ(rcpt(*srs0, {.lmtp = true, .now = now}).reason, "unknown_user");
+  EXPECT_EQ(rcpt("SRS0=abcd=AB=sender.test=carol@elsewhere.test", {.now = now}).reason, "relay");
+}
+
 TEST_F(PolicyTest, SendAsOwnAliasesAndConfiguredAddresses) {
   EXPECT_TRUE(may("ann@example.org", "ANN@example.org"));
   EXPECT_TRUE(may("ann@example.org", "sales@example.org"));
