@@ -25,7 +25,7 @@ namespace queue = postern::store::queue;
 struct Args {
   std::string state, sender, recipient, id, from;
   std::vector<std::string> ids, recipients;
-  bool json = false, raw = false;
+  bool json = false, raw = false, requiretls = false;
 };
 
 int print(const base::Result<std::string>& out) {
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
           return std::optional<int>(0);
         });
         if (rc != 0) return rc;
-        auto id = queue::add_message(q, a.from, a.recipients, message);
+        auto id = queue::add_message(q, a.from, a.recipients, message, a.requiretls);
         if (!id) return base::fail(id.error());
         base::write_stdout(*id + "\n");
         return 0;
@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
       ->type_name("SENDER")
       ->required();
   add->add_option("recipients", a.recipients, "envelope recipients")->type_name("RCPT")->required();
+  add->add_flag("--requiretls", a.requiretls,
+                "mark the message REQUIRETLS (RFC 8689): only verified TLS to servers offering it");
 
   postern::config::Config config;
   return base::run_main(

@@ -127,6 +127,9 @@ struct TransactionResult {
 // the reply that stopped it: a 5xx greeting, a refused EHLO, STARTTLS or AUTH).
 struct Failure {
   bool permanent = false;
+  // This server cannot take the message (REQUIRETLS, RFC 8689 4.2.1) but another MX host
+  // may: the caller tries the next one, and returns the message only when none can.
+  bool next_host = false;
   Reply reply;
   std::string reason;
 };

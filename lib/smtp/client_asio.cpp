@@ -521,9 +521,11 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
       return local(true, "the message needs 8BITMIME (RFC 6152) and the server lacks it");
     }
     if (env.requiretls && !(tls.used && tls.verified && caps.requiretls)) {
-      return local(true, tls.used && tls.verified
-                             ? "REQUIRETLS (RFC 8689): the server does not offer REQUIRETLS"
-                             : "REQUIRETLS (RFC 8689): no verified TLS to this server");
+      Failure f = local(true, tls.used && tls.verified
+                                  ? "REQUIRETLS (RFC 8689): the server does not offer REQUIRETLS"
+                                  : "REQUIRETLS (RFC 8689): no verified TLS to this server");
+      f.next_host = true;
+      return f;
     }
     if (caps.size > 0 && data.size() > caps.size) {
       return local(true, "the message (" + std::to_string(data.size()) +

@@ -524,6 +524,15 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
     return p;
   };
   Plan plan = co_await blocking<Plan>(std::move(plan_job));
+  if (m.envelope.requiretls) {
+    // RFC 8689 4.2.1: TLS with a certificate verified by DANE or else PKIX, whatever the
+    // domain's or the route's policy says.
+    for (Hop& h : plan.hops) {
+      if (h.tls.mode != client::TlsMode::kImplicit) h.tls.mode = client::TlsMode::kRequired;
+      if (h.tls.tlsa.empty()) h.tls.verify_pkix = true;
+      h.tls.audit_pkix = false;
+    }
+  }
   for (auto& row : plan.rpt) tally(std::move(row));
   std::vector<q::Queue::Outcome> out;
   if (!plan.reply.empty()) {
@@ -630,6 +639,13 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       client::SendOutcome sent = co_await conn->send(env, bytes);
       if (!sent.result) {
         std::string reply = failure_text(sent.failure, conn->peer());
+        if (sent.failure.next_host) {
+          // RFC 8689 4.2.1: not this host; returned (5.7.30) only when no host can take it.
+          last_failure = "550 5.7.30 " + sent.failure.reason;
+          for (size_t k = start; k < end; ++k) retry_elsewhere.push_back(todo[k]);
+          start = end;
+          continue;
+        }
         if (sent.failure.permanent) {
           for (size_t k = start; k < end; ++k) out.push_back({todo[k], q::RecipientStatus::kFailed, one_line(reply), hop.target.host});
         } else {

@@ -173,7 +173,8 @@ Result<std::string> show_text(Queue& q, std::string_view id, bool json) {
 }
 
 Result<std::string> add_message(Queue& q, std::string_view sender,
-                                std::span<const std::string> recipients, std::string_view message) {
+                                std::span<const std::string> recipients, std::string_view message,
+                                bool requiretls) {
   if (recipients.empty()) return Error::usage("no recipients");
   NewMessage m;
   m.id = make_queue_id();
@@ -188,6 +189,7 @@ Result<std::string> add_message(Queue& q, std::string_view sender,
     m.envelope.recipients.push_back(Recipient{.address = *to});
   }
   m.envelope.smtputf8 = utf8;
+  m.envelope.requiretls = requiretls;
   m.envelope.listener = "queue-ctl";
   std::string bytes = mail::lf_to_crlf(message);
   m.envelope.body = bytes.find('\0') != std::string::npos ? Body::kBinaryMime

@@ -35,9 +35,9 @@ base::Result<std::string> show_text(Queue& q, std::string_view id, bool json);
 
 // Puts `message` (LF or CRLF; stored CRLF) into the queue for `recipients`, from `sender`
 // ("" or "<>" for the null reverse-path), straight away: no filters run. Returns the new
-// queue id.
+// queue id. `requiretls`: the message carries RFC 8689 REQUIRETLS, as if received with it.
 base::Result<std::string> add_message(Queue& q, std::string_view sender,
                                       std::span<const std::string> recipients,
-                                      std::string_view message);
+                                      std::string_view message, bool requiretls = false);
 
 }  // namespace postern::store::queue

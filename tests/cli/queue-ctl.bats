@@ -79,6 +79,16 @@ assert d["size"] == int(sys.argv[3]) and d["attempts"] == 0, d
   assert_output_contains "  <>"
 }
 
+@test "queue-ctl: add --requiretls marks the message REQUIRETLS; without it, it is not" {
+  printf 'Subject: t\r\n\r\nx\r\n' > m.eml
+  rt=$(queue-ctl "${STORE[@]}" add --requiretls -f ann@example.org bob@example.net < m.eml)
+  plain=$(queue-ctl "${STORE[@]}" add -f ann@example.org bob@example.net < m.eml)
+  run queue-ctl "${STORE[@]}" show "$rt"
+  assert_output_contains "requiretls: yes"
+  run queue-ctl "${STORE[@]}" show --json "$plain"
+  assert_output_contains '"requiretls":false'
+}
+
 @test "queue-ctl: list filters by state, sender and recipient; --json is one object a line" {
   a=$(queue-ctl "${STORE[@]}" add -f ann@example.org bob@example.net < msg.eml)
   b=$(queue-ctl "${STORE[@]}" add -f Carol@Example.COM dave@example.org erin@example.net < msg.eml)

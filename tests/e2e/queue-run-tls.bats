@@ -443,6 +443,40 @@ YAML
   assert_output_contains "recipient: bob@ok.dane.test  pending"
 }
 
+@test "queue-run-tls: REQUIRETLS — verified TLS without REQUIRETLS is returned (5.7.30); unverifiable TLS defers" {
+  # RFC 8689 4.2.1: only over TLS verified by DANE or PKIX, to a server that offers
+  # REQUIRETLS. Postfix offers no REQUIRETLS.
+  cp "$TLS/sts-good.pem" "$TLS/sts-mx.pem"
+  queue_rt() {
+    printf 'From: <ann@example.org>\r\nTo: %s\r\nSubject: %s\r\n\r\nsecret %s\r\n' "$2" "$1" "$1" >"$1.eml"
+    QID=$(queue-ctl "${STORE[@]}" add --requiretls -f ann@example.org "$2" <"$1.eml")
+  }
+  queue_rt rt-sts bob@good.sts.test
+  sts=$QID
+  queue_rt rt-plain bob@plain.test
+  plain=$QID
+  run queue-ctl "${STORE[@]}" show --json "$sts"
+  assert_output_contains '"requiretls":true'
+  run_once
+  # good.sts.test: verified TLS, but no REQUIRETLS: returned with 5.7.30 and a DSN.
+  grep "event=bounced queue_id=$sts " queue-run.log | grep -q 'reply="550 5.7.30 .*REQUIRETLS (RFC 8689): the server does not offer REQUIRETLS'
+  # plain.test: a certificate nobody vouches for is no verified TLS: deferred.
+  grep "event=deferred queue_id=$plain " queue-run.log | grep -q 'certificate verification failed'
+  run queue-ctl "${STORE[@]}" show "$plain"
+  assert_output_contains "recipient: bob@plain.test  pending"
+  # Neither went anywhere.
+  sleep 0.5
+  [ "$(in_maildir good.sts rt-sts)" -eq 0 ]
+  [ "$(in_maildir plain rt-plain)" -eq 0 ]
+  # The DSN reaches ann with the RFC 8689 status.
+  run queue-ctl "${STORE[@]}" list
+  [[ "$output" == *"$plain"* ]]
+  run_once
+  run store-export "${STORE[@]}" -a ann@example.org -f eml out
+  dsn=$(grep -rl 'bob@good.sts.test' out/INBOX | xargs grep -l '^Status: 5.7.30' || true)
+  [ "$(wc -l <<<"$dsn")" -eq 1 ] && [ -n "$dsn" ]
+}
+
 @test "queue-run-tls: an MX list that names ourselves — only the preferred hosts; as the best MX, a loop is returned" {
   # RFC 5321 5.1: as relay.plain.test (backup.plain.test's MX 20) only MX 10 is tried,
   # although relay.plain.test's address would take the mail.
