@@ -6,7 +6,8 @@
 
 Listens on each address, takes every message and writes it to DIR/N.eml (the bytes as
 received) with DIR/N.env (one line "MAIL FROM" then one per RCPT TO, each with the ESMTP
-parameters as sent). --reject ADDR answers RCPT TO:<ADDR> with 550 5.1.1; --defer-once
+parameters as sent), and a line "N ADDRESS:PORT" (the client's end: one per connection) in
+DIR/peers.log. --reject ADDR answers RCPT TO:<ADDR> with 550 5.1.1; --defer-once
 ADDR answers the first RCPT TO:<ADDR> with 451 4.3.0 and takes later ones. Every RCPT
 reply is also logged to DIR/rcpt.log ("451 ADDR" ...). FILE gets a line once all
 addresses listen. Runs until killed. Only /usr/bin/python3 loads Debian's aiosmtpd.
@@ -61,7 +62,12 @@ class Sink:
             for r, o in zip(envelope.rcpt_tos, envelope.rcpt_options):
                 f.write(" ".join([r] + list(o)) + "\n")
         os.rename(base + ".tmp", base + ".eml")
+        self.log_peer(n, session.peer)
         return "250 2.0.0 ok: stored as %d" % n
+
+    def log_peer(self, n, peer):
+        with self.lock, open(os.path.join(self.dir, "peers.log"), "a") as f:
+            f.write("%d %s:%s\n" % (n, peer[0], peer[1]))
 
 
 def main():

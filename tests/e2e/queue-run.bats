@@ -209,6 +209,61 @@ session() {
   grep -q $'^body of retry1\r$' sink/1.eml
 }
 
+@test "queue-run: one destination — recipients share transactions, connections are reused and limited" {
+  start_sink
+  write_config "max_per_destination: 2" "max_recipients: 2"
+  local i
+  for i in 1 2 3 4 5 6; do
+    msg "batch$i" "batch $i" ann@example.org a@far.test | queue-ctl "${STORE[@]}" add -f ann@example.org \
+      a@far.test b@far.test c@far.test >/dev/null
+  done
+  qrun
+  assert_status 0
+  summary_has attempts=6 delivered=18 deferred=0
+  # Three recipients, at most two a transaction: 2 + 1 for each message, 12 in all.
+  [ "$(ls sink/*.eml | wc -l)" -eq 12 ]
+  [ "$(for f in sink/*.env; do echo $(($(wc -l <"$f") - 1)); done | sort | uniq -c | tr -s ' ')" = $' 6 1\n 6 2' ]
+  # Twelve transactions over at most two connections (max_per_destination): reused.
+  conns=$(cut -d' ' -f2 sink/peers.log | sort -u | wc -l)
+  echo "connections: $conns"
+  [ "$conns" -ge 1 ] && [ "$conns" -le 2 ]
+}
+
+@test "queue-run: RET=FULL returns the whole message; 51 Received: fields are a loop; queue-ctl bounce returns a message" {
+  start_sink --reject nobody@far.test
+  # RET=FULL through smtp-listen; the 550 of the destination makes a DSN for carol, a
+  # remote sender, with the whole message attached.
+  session "EHLO mail.far.test\r\nMAIL FROM:<carol@far.test> RET=FULL ENVID=env42\r\nRCPT TO:<nobody@far.test>\r\nDATA\r\nFrom: <carol@far.test>\r\nSubject: full return\r\n\r\nthe whole body comes back\r\n.\r\nQUIT\r\n"
+  assert_output_contains "250 2.0.0 ok: queued as"
+  # A message that went round more than 50 times.
+  { for i in $(seq 51); do printf 'Received: from hop%d.far.test by hop%d.far.test; Sun, 1 Mar 2026 10:00:00 +0000\r\n' "$i" "$i"; done
+    msg loop1 "round and round" ann@example.org dave@far.test; } >loop.eml
+  loop=$(queue-ctl "${STORE[@]}" add -f ann@example.org dave@far.test <loop.eml)
+  # Returned by the postmaster before any attempt.
+  msg back1 "take it back" ann@example.org erin@far.test >back.eml
+  back=$(queue-ctl "${STORE[@]}" add -f ann@example.org erin@far.test <back.eml)
+  run queue-ctl "${STORE[@]}" bounce "$back"
+  assert_status 0
+  qrun
+  assert_status 0
+  qrun
+  grep "event=bounced queue_id=$loop " qr.log | grep -q 'reply="554 5.4.6'
+  grep "event=bounced queue_id=$back " qr.log | grep -q 'reply="550 5.0.0 returned to the sender by the postmaster'
+  # Neither the loop nor the returned one reached the destination; the DSN to carol did.
+  ! grep -qx 'dave@far.test' sink/*.env
+  ! grep -qx 'erin@far.test' sink/*.env
+  dsn=$(grep -lx 'carol@far.test' sink/*.env)
+  dsn=${dsn%.env}.eml
+  grep -q '^Content-Type: multipart/report; report-type=delivery-status' "$dsn"
+  grep -q '^Original-Envelope-Id: env42' "$dsn"
+  grep -q '^Content-Type: message/rfc822' "$dsn"
+  grep -q '^the whole body comes back' "$dsn"
+  # ann's two DSNs are local: 5.4.6 and 5.0.0.
+  run store-export "${STORE[@]}" -q -a ann@example.org -f eml out
+  grep -rl '^Status: 5.4.6' out/INBOX | xargs grep -l 'dave@far.test'
+  grep -rl '^Status: 5.0.0' out/INBOX | xargs grep -l 'erin@far.test'
+}
+
 @test "queue-run: a 550 5.1.1 bounces: a DSN for the sender; none for NOTIFY=NEVER or the null sender" {
   start_sink --reject nobody@far.test
   msg bounce1 "will bounce" ann@example.org nobody@far.test |
