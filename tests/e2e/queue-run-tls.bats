@@ -157,7 +157,8 @@ setup_file() {
     virtual_uid_maps=static:65534 virtual_gid_maps=static:65534 virtual_minimum_uid=100
   "${C[@]}" -F '*/*/chroot=n'
   "${C[@]}" -M# smtp/inet
-  smtpd_service plain 127.0.0.41 "$TLS/mx.pem"
+  # plain.test's MX offers no 8BITMIME (queue-run must convert 8-bit bodies).
+  smtpd_service plain 127.0.0.41 "$TLS/mx.pem" -o smtpd_discard_ehlo_keywords=8bitmime
   smtpd_service dane-ok 127.0.0.42 "$TLS/mx.pem"
   smtpd_service dane-bad 127.0.0.43 "$TLS/mx.pem"
   # max_use=1: every connection gets a fresh smtpd, which reads the chain file anew.
@@ -271,6 +272,22 @@ pflog() { grep " postfix-$1/" "$PF_DIR/postfix.log" || true; }
   # Settled: nothing is left in the queue.
   run queue-ctl "${STORE[@]}" list
   [ "$output" = "queue is empty" ]
+}
+
+@test "queue-run-tls: an MX without 8BITMIME gets 8-bit bodies in 7 bit; 8-bit header fields are returned (5.6.3)" {
+  printf 'From: <ann@example.org>\r\nTo: bob@plain.test\r\nSubject: eight-1\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nCaf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9e\r\n' >eight-1.eml
+  ok=$(queue-ctl "${STORE[@]}" add -f ann@example.org bob@plain.test <eight-1.eml)
+  printf 'From: <ann@example.org>\r\nTo: bob@plain.test\r\nSubject: eight-2 \xc3\xa9t\xc3\xa9\r\n\r\nplain\r\n' >eight-2.eml
+  bad=$(queue-ctl "${STORE[@]}" add -f ann@example.org bob@plain.test <eight-2.eml)
+  run_once
+  grep -q "event=delivered queue_id=$ok .*to=bob@plain.test" queue-run.log
+  grep "event=bounced queue_id=$bad " queue-run.log | grep -q 'reply="554 5.6.3 .*lacks 8BITMIME'
+  arrived plain eight-1
+  # Postfix got no BODY=8BITMIME and 7-bit bytes only, and the text decodes back.
+  ! LC_ALL=C grep -q $'[\x80-\xff]' "$MSG"
+  grep -qi '^Content-Transfer-Encoding: quoted-printable' "$MSG"
+  "$PY" -c 'import email,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); assert m.get_payload(decode=True).decode("utf-8").strip()=="Café crème brûlée", m.get_payload()' "$MSG"
+  [ "$(in_maildir plain eight-2)" -eq 0 ]
 }
 
 @test "queue-run-tls: DANE — a matching TLSA 3 1 1 in the signed zone: delivered over verified TLS" {
