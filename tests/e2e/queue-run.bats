@@ -7,9 +7,10 @@
 # implicit TLS with AUTH (another smtp-listen).
 #
 # DNS is Debian's NSD on a free port (zone test.): far.test, outside.test and down.test
-# have MX hosts 127.0.0.50, .51 and .59, and delivery.mx_port sends queue-run to the port
-# the destination (tests/e2e/queue-run-sink.py on aiosmtpd) listens on there. Nothing
-# listens on 127.0.0.59 (a destination that is down). Nothing leaves 127.0.0.0/8.
+# have MX hosts 127.0.0.50, .51 and .59, and queue-run finds them by MX lookup on port 25,
+# where the destination listens: tests/e2e/queue-run-sink.py (aiosmtpd, which can refuse
+# or defer chosen recipients) or a private Postfix. Nothing listens on 127.0.0.59 (a
+# destination that is down). Nothing leaves 127.0.0.0/8.
 #
 # Needs (Debian): root, nsd, ldnsutils (drill), python3-aiosmtpd, python3-dkim,
 # python3-dnspython, postfix, openssl; PostgreSQL (tests/pg-cluster, POSTERN_PG_URL) for
@@ -31,6 +32,10 @@ setup_file() {
   command -v openssl >/dev/null || skip "openssl is not installed"
   "$PY" -c 'import aiosmtpd, dkim, dns.resolver' 2>/dev/null ||
     skip "python3-aiosmtpd, python3-dkim or python3-dnspython is missing"
+  local ip
+  for ip in 127.0.0.50 127.0.0.51; do
+    ! (exec 3<>"/dev/tcp/$ip/25") 2>/dev/null || skip "$ip:25 is taken"
+  done
   local d="$BATS_FILE_TMPDIR"
   cd "$d"
   # The DKIM key of the SRS domain: forwarded mail is ARC-sealed with it.
@@ -65,7 +70,7 @@ setup() {
   account-ctl "${STORE[@]}" domain add example.org >/dev/null
   account-ctl "${STORE[@]}" add ann@example.org --password-stdin <<<secret >/dev/null
   account-ctl "${STORE[@]}" add bob@example.org --password-stdin <<<hunter2 >/dev/null
-  read -r PORT SUBS < <(free_ports 2)
+  SUBS=$(free_ports 1)
   SINK_PID= RELAY_PID= PF_DIR= WORKERS=()
   write_config
 }
@@ -91,7 +96,6 @@ smtp:
   auth_requires_tls: false
 delivery:
   retry: [2s]
-  mx_port: $PORT
   dane: false
   poll: 1s
   connect_timeout: 3s
@@ -130,11 +134,11 @@ teardown() {
   return 0
 }
 
-# The sink on 127.0.0.50 and .51 (far.test and outside.test), port $PORT; arguments are
+# The sink on 127.0.0.50 and .51 (far.test's and outside.test's MX), port 25; arguments are
 # its rules (--reject ADDR, --defer-once ADDR). Messages land in ./sink.
 start_sink() {
   rm -f sink.ready
-  "$PY" "$SINK" --listen "127.0.0.50:$PORT" --listen "127.0.0.51:$PORT" --dir sink \
+  "$PY" "$SINK" --listen "127.0.0.50:25" --listen "127.0.0.51:25" --dir sink \
     --ready sink.ready "$@" 3>&- >/dev/null 2>sink.err &
   SINK_PID=$!
   for _ in $(seq 100); do
@@ -346,7 +350,7 @@ session() {
   grep -q '^Message-ID: <late1@e2e.test>' "$failed"
 }
 
-# A private Postfix (tests/e2e/postfix.sh): one smtpd on $PF_PORT, delivering mail for
+# A private Postfix (tests/e2e/postfix.sh): one smtpd on 127.0.0.50:25 (far.test's MX), delivering mail for
 # far.test into one Maildir ($PF_DIR/mail/box/) with virtual(8). Its smtpd stays lenient
 # about bare LF (smtpd_forbid_bare_newline=no), the kind of next hop an SMTP smuggling
 # attack needs. Arguments: more main.cf settings.
@@ -354,8 +358,7 @@ start_postfix() {
   pf_init
   mkdir -p "$PF_DIR/mail"
   chown 65534:65534 "$PF_DIR/mail"
-  PF_PORT=$(free_ports 1)
-  pf_start "127.0.0.1:$PF_PORT" myhostname=mx.far.test mydomain=far.test myorigin=far.test \
+  pf_start "127.0.0.50:25" myhostname=mx.far.test mydomain=far.test myorigin=far.test \
     smtpd_tls_security_level=none smtp_tls_security_level=none \
     virtual_mailbox_domains=far.test virtual_mailbox_base="$PF_DIR/mail" \
     virtual_mailbox_maps=static:box/ virtual_uid_maps=static:65534 \
@@ -393,8 +396,7 @@ start_worker() {
   url=$(pg_fresh_url)
   PG=(--store "$url")
   account-ctl "${PG[@]}" domain add example.org >/dev/null
-  write_config "batch: 25" "transports:" "  - domain: far.test" \
-    "    via: 'smtp:[127.0.0.1]:$PF_PORT'" "    tls: none"
+  write_config "batch: 25"
   start_worker "${PG[@]}"
   start_worker "${PG[@]}"
   # 2,000 messages in 10 pipelined sessions of 200, queued while both workers claim.
@@ -446,7 +448,7 @@ smuggle() {
 @test "queue-run: SMTP smuggling variants relayed to a lenient Postfix arrive as one message each" {
   # Without CHUNKING at Postfix, queue-run must use DATA: the dot-stuffed path.
   start_postfix smtpd_discard_ehlo_keywords=chunking
-  write_config "transports:" "  - domain: far.test" "    via: 'smtp:[127.0.0.1]:$PF_PORT'" "    tls: none"
+  write_config
   accepted=0
   n=0
   for seq in '\n.\n' '\n.\r\n' '\r\n.\n' '\r.\r' '\r\n.\r' '\r\n\0.\r\n' '\r\n\0.\n'; do
