@@ -51,6 +51,10 @@ setup_file() {
     printf 'far IN MX 10 mx.far\nmx.far IN A 127.0.0.50\n'
     printf 'outside IN MX 10 mx.outside\nmx.outside IN A 127.0.0.51\n'
     printf 'down IN MX 10 mx.down\nmx.down IN A 127.0.0.59\n'
+    # One MX host with two addresses, the first down (NSD answers in zone order).
+    printf 'multi IN MX 10 mx.multi\nmx.multi IN A 127.0.0.59\nmx.multi IN A 127.0.0.50\n'
+    # Two MX hosts, the preferred one down.
+    printf 'backup IN MX 10 mx.down\nbackup IN MX 20 mx.far\n'
     # dkim-keygen's record, its name made relative to the zone.
     sed 's/\.fwd\.postern\.test\. /.fwd.postern /' "$d/fwd.zone"
   } > "$NSD_DIR/test.zone"
@@ -211,6 +215,21 @@ session() {
   grep -qx 'dave@far.test' sink/1.env
   grep -q $'^Message-ID: <retry1@e2e.test>\r$' sink/1.eml
   grep -q $'^body of retry1\r$' sink/1.eml
+}
+
+@test "queue-run: an address that is down, then the next address; a preferred MX that is down, then the next MX" {
+  start_sink
+  msg multi1 "two addresses" ann@example.org x@multi.test | queue-ctl "${STORE[@]}" add -f ann@example.org x@multi.test >/dev/null
+  msg backup1 "two hosts" ann@example.org y@backup.test | queue-ctl "${STORE[@]}" add -f ann@example.org y@backup.test >/dev/null
+  qrun
+  assert_status 0
+  summary_has attempts=2 delivered=2 deferred=0
+  grep 'event=connect_failed' qr.log | grep -q 'relay=mx.multi.test\[127.0.0.59\]'
+  grep 'event=delivered' qr.log | grep 'to=x@multi.test' | grep -q 'relay=mx.multi.test'
+  grep 'event=connect_failed' qr.log | grep -q 'relay=mx.down.test\[127.0.0.59\]'
+  grep 'event=delivered' qr.log | grep 'to=y@backup.test' | grep -q 'relay=mx.far.test'
+  grep -qx 'x@multi.test' sink/*.env
+  grep -qx 'y@backup.test' sink/*.env
 }
 
 @test "queue-run: one destination — recipients share transactions, connections are reused and limited" {
