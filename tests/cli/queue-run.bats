@@ -103,6 +103,28 @@ YAML
   assert_output_contains "Return-Path: <>"
 }
 
+@test "queue-run --once: local defaults as store-deliver — +detail to its mailbox, our spam verdict to Junk" {
+  # The Lists mailbox exists once store-deliver made it.
+  store-deliver "${A[@]}" -m Lists --create-mailbox ann@example.org < msg.eml >/dev/null
+  printf 'From: bob@example.org\r\nSubject: lists\r\nMessage-ID: <d1@example.org>\r\n\r\nx\r\n' > d1.eml
+  queue-ctl "${A[@]}" add -f bob@example.org ann+lists@example.org < d1.eml >/dev/null
+  printf 'From: bob@example.org\r\nSubject: nolist\r\nMessage-ID: <d2@example.org>\r\n\r\nx\r\n' > d2.eml
+  queue-ctl "${A[@]}" add -f bob@example.org ann+nothing@example.org < d2.eml >/dev/null
+  # X-Spam-Flag above the first Received: is our own stage's verdict; below it, a sender's.
+  printf 'X-Spam-Flag: YES\r\nReceived: from x by mx.example.org; Sun, 1 Mar 2026 10:00:00 +0000\r\nFrom: bob@example.org\r\nSubject: spam\r\nMessage-ID: <d3@example.org>\r\n\r\nx\r\n' > d3.eml
+  queue-ctl "${A[@]}" add -f bob@example.org ann@example.org < d3.eml >/dev/null
+  printf 'Received: from x by mx.example.org; Sun, 1 Mar 2026 10:00:00 +0000\r\nX-Spam-Flag: YES\r\nFrom: bob@example.org\r\nSubject: forged\r\nMessage-ID: <d4@example.org>\r\n\r\nx\r\n' > d4.eml
+  queue-ctl "${A[@]}" add -f bob@example.org ann@example.org < d4.eml >/dev/null
+  run queue-run -c a.yaml "${A[@]}" --once
+  assert_status 0
+  assert_output_contains "attempts=4 delivered=4"
+  store-export "${A[@]}" -a ann@example.org -f eml out >/dev/null
+  grep -l 'Message-ID: <d1@example.org>' out/Lists/*.eml
+  grep -l 'Message-ID: <d2@example.org>' out/INBOX/*.eml
+  grep -l 'Message-ID: <d3@example.org>' out/Junk/*.eml
+  grep -l 'Message-ID: <d4@example.org>' out/INBOX/*.eml
+}
+
 @test "queue-run --once: a transport delivers, a 550 there bounces with the server's reply" {
   start_remote
   queue-ctl "${A[@]}" add -f bob@example.org carol@remote.test dave@remote.test < msg.eml >/dev/null
