@@ -8,6 +8,7 @@ Binds 127.0.0.1 on a free port (written to PORT-FILE once listening) and appends
 the leftmost labels of the Host name (below sts.test):
 
   mta-sts.good      200 text/plain; charset=utf-8, an enforce policy
+  mta-sts.testing   200 text/plain, a testing policy for mail.testing.sts.test
   mta-sts.html      200 text/html, the same policy
   mta-sts.redirect  301 to mta-sts.good (must not be followed)
   mta-sts.big       200 text/plain, 70000 bytes
@@ -26,6 +27,13 @@ GOOD = (
     "mode: enforce\r\n"
     "mx: mail.good.sts.test\r\n"
     "mx: *.good.sts.test\r\n"
+    "max_age: 86400\r\n"
+)
+
+TESTING = (
+    "version: STSv1\r\n"
+    "mode: testing\r\n"
+    "mx: mail.testing.sts.test\r\n"
     "max_age: 86400\r\n"
 )
 
@@ -58,6 +66,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         label = host[len("mta-sts."):].split(".")[0] if host.startswith("mta-sts.") else ""
         if label == "good":
             self.send(200, "text/plain; charset=utf-8", GOOD)
+        elif label == "testing":
+            self.send(200, "text/plain", TESTING)
         elif label == "html":
             self.send(200, "text/html", GOOD)
         elif label == "redirect":

@@ -18,7 +18,8 @@
 #               MX is relay.plain.test
 #   sts.test    unsigned: good.sts.test announces an MTA-STS policy (_mta-sts TXT) whose
 #               host mta-sts.good.sts.test is 127.0.0.45; its TLS-RPT reports go to
-#               RPT-URL
+#               RPT-URL; testing.sts.test has a testing-mode policy and the same MX
+#               address (whose certificate names mail.good.sts.test)
 #
 # The MX hosts are 127.0.0.41 (plain, and relay.plain.test), .42 (ok.dane), .43
 # (bad.dane), .44 (good.sts), .47 (ta.dane), .48 (tabad.dane); .49 is down.plain.test.
@@ -75,6 +76,10 @@ mail.good IN A 127.0.0.44
 _mta-sts.good IN TXT "v=STSv1; id=20260301T000000;"
 mta-sts.good IN A 127.0.0.45
 _smtp._tls.good IN TXT "v=TLSRPTv1; rua=$rpt_url"
+testing IN MX 10 mail.testing.sts.test.
+mail.testing IN A 127.0.0.44
+_mta-sts.testing IN TXT "v=STSv1; id=20260301T000000;"
+mta-sts.testing IN A 127.0.0.45
 EOF2
 } >sts.test.zone
 

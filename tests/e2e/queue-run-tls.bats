@@ -100,7 +100,7 @@ setup_file() {
   make_cert sts-good ca mail.good.sts.test
   cp "$TLS/sts-wrong.pem" "$TLS/sts-mx.pem"
   # The policy host.
-  make_cert https ca mta-sts.good.sts.test
+  make_cert https ca mta-sts.good.sts.test mta-sts.testing.sts.test
   export CA="$TLS/ca.crt"
   # The TLS-RPT receiver, by address (RFC 8460 5.2: https: destinations verify by PKIX).
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.46" \
@@ -151,9 +151,9 @@ setup_file() {
     alias_maps= alias_database= inet_interfaces=127.0.0.1 inet_protocols=ipv4 relayhost= \
     smtpd_tls_security_level=may smtpd_tls_loglevel=1 smtpd_tls_received_header=yes \
     smtpd_tls_cert_file= smtpd_tls_key_file= smtp_tls_security_level=none \
-    virtual_mailbox_domains="plain.test ok.dane.test bad.dane.test good.sts.test ta.dane.test tabad.dane.test" \
+    virtual_mailbox_domains="plain.test ok.dane.test bad.dane.test good.sts.test testing.sts.test ta.dane.test tabad.dane.test" \
     virtual_mailbox_base="$PF_DIR/mail" \
-    "virtual_mailbox_maps=inline:{bob@plain.test=plain/, bob@ok.dane.test=ok.dane/, bob@bad.dane.test=bad.dane/, bob@good.sts.test=good.sts/, bob@ta.dane.test=ta.dane/, bob@tabad.dane.test=tabad.dane/}" \
+    "virtual_mailbox_maps=inline:{bob@plain.test=plain/, bob@ok.dane.test=ok.dane/, bob@bad.dane.test=bad.dane/, bob@good.sts.test=good.sts/, bob@testing.sts.test=testing.sts/, bob@ta.dane.test=ta.dane/, bob@tabad.dane.test=tabad.dane/}" \
     virtual_uid_maps=static:65534 virtual_gid_maps=static:65534 virtual_minimum_uid=100
   "${C[@]}" -F '*/*/chroot=n'
   "${C[@]}" -M# smtp/inet
@@ -458,6 +458,22 @@ YAML
   ! pflog dane-bad | grep 'disconnect from' | grep -Eq ' (mail|rcpt)='
   run queue-ctl "${STORE[@]}" show "$bad"
   assert_output_contains "recipient: bob@ok.dane.test  pending"
+}
+
+@test "queue-run-tls: MTA-STS testing — a certificate for another name is reported, and the mail goes anyway" {
+  # RFC 8461 5.2: in testing mode the failure is counted for TLS-RPT, not enforced.
+  cp "$TLS/sts-good.pem" "$TLS/sts-mx.pem"
+  fetched=$(grep -c '^mta-sts.testing.sts.test /.well-known/mta-sts.txt$' "$HTTPS_LOG" || true)
+  queue stst-1 bob@testing.sts.test
+  run_once
+  [ "$output" = "attempts=1 delivered=1 deferred=0 bounced=0 dsns=0 forwarded=0" ]
+  [ "$(grep -c '^mta-sts.testing.sts.test /.well-known/mta-sts.txt$' "$HTTPS_LOG")" -gt "$fetched" ]
+  grep -q "event=delivered queue_id=$QID .*to=bob@testing.sts.test .*relay=mail.testing.sts.test" queue-run.log
+  arrived testing.sts stst-1
+  grep -q '(using TLSv1\.[23] with cipher' "$MSG"
+  run tls-report -c postern.yaml "${STORE[@]}" list
+  assert_status 0
+  assert_output_contains "$(date -u +%F)  testing.sts.test  sts  successful=0 failed=1"
 }
 
 @test "queue-run-tls: REQUIRETLS — verified TLS without REQUIRETLS is returned (5.7.30); unverifiable TLS defers" {
