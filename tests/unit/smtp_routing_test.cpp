@@ -3,12 +3,31 @@
 
 #include <gtest/gtest.h>
 
+#include "config/config.h"
+#include "config/delivery.h"
+
 namespace postern::smtp::routing {
 namespace {
 
 using store::queue::Envelope;
 using store::queue::Recipient;
 using store::queue::RecipientStatus;
+
+// The defaults, as queue-run gets them from an empty configuration: retries
+// 5m doubling to 160m then every 4h, expiry after 5 days, one delay warning after 4 hours.
+TEST(Routing, DefaultRetryExpiryAndDelayWarning) {
+  auto s = config::delivery_settings(config::defaults());
+  ASSERT_TRUE(s) << s.error().message();
+  using std::chrono::hours, std::chrono::minutes;
+  std::vector<std::chrono::seconds> want{minutes(5), minutes(10), minutes(20), minutes(40),
+                                         minutes(80), minutes(160), hours(4)};
+  EXPECT_EQ(s->retry.schedule, want);
+  EXPECT_EQ(s->retry.max_lifetime, hours(24 * 5));
+  EXPECT_EQ(s->retry.delay_warning, hours(4));
+  EXPECT_EQ(s->max_per_destination, 10);
+  EXPECT_TRUE(s->mta_sts);
+  EXPECT_TRUE(s->dane);
+}
 
 TEST(Routing, ParseVia) {
   auto a = parse_via("smtp:[relay.example.net]:587");
