@@ -83,6 +83,10 @@ Status notify_ready() {
 
 ServiceSignals::ServiceSignals() {
   sigset_t set = service_sigset();
+  // An ignored signal is dropped before signalfd could see it, and a shell starts
+  // background jobs with SIGINT ignored (nohup: SIGHUP): back to the default, so Ctrl-C,
+  // kill -INT and kill -HUP always reach the service.
+  for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) ::signal(sig, SIG_DFL);
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
   fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
 }
