@@ -312,6 +312,11 @@ std::vector<DnsRecord> expected_records(const DomainSettings& s) {
       "client setup: the autoconfig host mail clients (Thunderbird) ask");
   add(RecordKind::kAlias, "autodiscover." + d, "CNAME", host,
       "client setup: the autodiscover host mail clients (Outlook) ask");
+  // Outlook's autodiscover SRV ([MS-OXDSCLI] 2.2.2): the host it asks over HTTPS
+  // (https://HOST/Autodiscover/Autodiscover.xml) when autodiscover.<domain> does not answer.
+  add(RecordKind::kSrv, "_autodiscover._tcp." + d, "SRV", "0 1 443 " + host,
+      "client setup: the autodiscover service mail clients (Outlook) find by SRV, "
+      "HTTPS on port 443 ([MS-OXDSCLI] 2.2.2)");
   if (!s.tlsa_sha256.empty()) {
     add(RecordKind::kTlsa, "_25._tcp." + host, "TLSA", "3 1 1 " + s.tlsa_sha256,
         "DANE: the SHA-256 of the public key of tls.certificate, for SMTP to " + s.hostname +

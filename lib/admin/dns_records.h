@@ -86,7 +86,7 @@ enum class RecordKind {
   kMtaSts,       // TXT v=STSv1 with the policy id
   kTlsRpt,       // TXT v=TLSRPTv1
   kAlias,        // CNAME to server.hostname (A/AAAA equal to the hostname's accepted too)
-  kSrv,          // SRV (RFC 6186)
+  kSrv,          // SRV (RFC 6186; _autodiscover._tcp)
   kTlsa,         // TLSA 3 1 1 (RFC 7672)
 };
 
@@ -100,8 +100,8 @@ struct DnsRecord {
 };
 
 // Every record `s.domain` must publish, in a fixed order: MX, SPF, DKIM, DMARC (and its
-// report authorization when the report address is elsewhere), MTA-STS, TLS-RPT, SRV,
-// autoconfig/autodiscover, TLSA.
+// report authorization when the report address is elsewhere), MTA-STS, TLS-RPT, SRV
+// (RFC 6186), autoconfig/autodiscover (the CNAMEs, then the _autodiscover._tcp SRV), TLSA.
 std::vector<DnsRecord> expected_records(const DomainSettings& s);
 
 // The DKIM key record text for a public key (RFC 6376 3.6.1, RFC 8463 4):

@@ -69,6 +69,7 @@ keygen_value() { sed 's/^[^"]*//' "$1" | grep -o '"[^"]*"' | tr -d '"\n'; }
   grep -qx '_submission._tcp.example.org. IN SRV 0 0 0 .' <<<"$output"
   grep -qx 'autoconfig.example.org. IN CNAME mail.example.org.' <<<"$output"
   grep -qx 'autodiscover.example.org. IN CNAME mail.example.org.' <<<"$output"
+  grep -qx '_autodiscover._tcp.example.org. IN SRV 0 1 443 mail.example.org.' <<<"$output"
   grep -qx ';   mode: testing' <<<"$output"
   grep -qx ';   max_age: 604800' <<<"$output"
   grep -qx ';   mx: mail.example.org' <<<"$output"
@@ -103,7 +104,8 @@ assert sts["policy"] == "version: STSv1\r\nmode: enforce\r\nmx: mail.example.org
 import hashlib
 assert sts["value"] == "v=STSv1; id=" + hashlib.sha256(sts["policy"].encode()).hexdigest()[:16]
 assert sum(1 for r in recs if "policy" in r) == 1
-assert len(recs) == 14, len(recs)
+assert by[("_autodiscover._tcp.example.org.", "SRV")]["value"] == "0 1 443 mail.example.org."
+assert len(recs) == 15, len(recs)
 EOF
 }
 
@@ -134,6 +136,7 @@ EOF
   grep -qx 'ok      rsa1._domainkey.example.org. TXT' <<<"$output"
   grep -qx 'wrong   _dmarc.example.org. TXT: published "v=DMARC1; p=none; rua=mailto:postmaster@example.org"; expected "v=DMARC1; p=reject; rua=mailto:postmaster@example.org" (p=none, expected p=reject)' <<<"$output"
   grep -q '^missing _submissions._tcp.example.org. SRV: expected 0 1 465 mail.example.org.' <<<"$output"
+  grep -q '^missing _autodiscover._tcp.example.org. SRV: expected 0 1 443 mail.example.org.' <<<"$output"
   echo '_smtp._tls.example.org SERVFAIL' >>zone
   run --separate-stderr postern-dns check -c postern.yaml --domain example.org --resolver file:zone --json
   assert_status 75

@@ -2,7 +2,7 @@
 # postern-dns check against a real authoritative server: Debian's NSD on a free loopback
 # port serves two zones built from `postern-dns records` itself — good.test with exactly
 # those records, bad.test with the DMARC policy changed, the DKIM record missing, the
-# MTA-STS id stale and an extra MX — and a UDP socket that never answers stands for a
+# MTA-STS id stale, an extra MX and the autodiscover SRV on another port — and a UDP socket that never answers stands for a
 # DNS outage. Postern forwards to NSD (--dns-server) through its libunbound engine.
 # Nothing leaves 127.0.0.1.
 
@@ -53,13 +53,14 @@ EOF
     postern-dns records -c "$CONF" --domain good.test
     echo 'mail.good.test. IN A 127.0.0.1'
   } >"$NSD_DIR/good.test.zone"
-  # bad.test: the DMARC policy changed, no DKIM record, a stale MTA-STS id, an extra MX;
-  # the TLSA record belongs to good.test's zone.
+  # bad.test: the DMARC policy changed, no DKIM record, a stale MTA-STS id, an extra MX,
+  # autodiscover on port 8443; the TLSA record belongs to good.test's zone.
   {
     nsd_soa bad.test
     postern-dns records -c "$CONF" --domain bad.test |
       grep -v -e '_domainkey' -e '^_25\._tcp' |
-      sed -e 's/p=quarantine/p=none/' -e 's/id=[0-9a-f]*/id=20200101/'
+      sed -e 's/p=quarantine/p=none/' -e 's/id=[0-9a-f]*/id=20200101/' \
+        -e 's/^\(_autodiscover\._tcp\..* SRV 0 1\) 443 /\1 8443 /'
     echo 'bad.test. IN MX 20 mx.other.test.'
   } >"$NSD_DIR/bad.test.zone"
   NSD_PORT=$(free_udp_port)
@@ -86,6 +87,7 @@ check() {
   for l in "${lines[@]}"; do [[ "$l" == "ok "* ]]; done
   grep -qx 'ok      _25._tcp.mail.good.test. TLSA' <<<"$output"
   grep -qx 'ok      _imaps._tcp.good.test. SRV' <<<"$output"
+  grep -qx 'ok      _autodiscover._tcp.good.test. SRV' <<<"$output"
   grep -qx 'ok      r1._domainkey.good.test. TXT' <<<"$output"
 }
 
@@ -106,7 +108,9 @@ check() {
   grep -qx 'ok      _smtp._tls.bad.test. TXT' <<<"$output"
   grep -qx 'ok      mta-sts.bad.test. CNAME' <<<"$output"
   grep -qx 'ok      _25._tcp.mail.good.test. TLSA' <<<"$output"
-  [ "$(grep -vc '^ok ' <<<"$output")" -eq 4 ]
+  grep -qx 'wrong   _autodiscover._tcp.bad.test. SRV: published 0 1 8443 mail.good.test.; expected 0 1 443 mail.good.test. (port and target should be 443 mail.good.test)' <<<"$output"
+  grep -qx 'ok      _submission._tcp.bad.test. SRV' <<<"$output"
+  [ "$(grep -vc '^ok ' <<<"$output")" -eq 5 ]
   # The same as JSON.
   run --separate-stderr check --domain bad.test --json
   assert_status 1

@@ -148,6 +148,7 @@ TEST_F(DnsRecordsTest, EveryRecordOfADomain) {
       {"_imap._tcp.lists.example.org. SRV", "0 0 0 ."},
       {"autoconfig.lists.example.org. CNAME", "mail.example.org."},
       {"autodiscover.lists.example.org. CNAME", "mail.example.org."},
+      {"_autodiscover._tcp.lists.example.org. SRV", "0 1 443 mail.example.org."},
       {"_25._tcp.mail.example.org. TLSA", "3 1 1 " + spki_},
   };
   EXPECT_EQ(recs.size(), want.size());
@@ -207,7 +208,9 @@ TEST_F(DnsRecordsTest, NoCertificateNoTlsa) {
   ASSERT_TRUE(s);
   for (const auto& r : expected_records(*s)) {
     EXPECT_NE(r.type, "TLSA");
-    if (r.type == "SRV") {
+    if (r.name == "_autodiscover._tcp.example.com.") {
+      EXPECT_EQ(r.value, "0 1 443 mx.example.com.");  // autodiscover is HTTPS, always 443
+    } else if (r.type == "SRV") {
       EXPECT_EQ(r.value, "0 0 0 .") << r.name;  // no listeners at all
     }
   }
@@ -457,6 +460,33 @@ TEST_F(DnsRecordsCheck, GoodZoneAllOk) {
   EXPECT_EQ(check_exit_code(results), 0);
   std::string text = check_text(results);
   EXPECT_NE(text.find("ok      lists.example.org. MX\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ok      _autodiscover._tcp.lists.example.org. SRV\n"), std::string::npos)
+      << text;
+}
+
+TEST_F(DnsRecordsCheck, AutodiscoverSrvMissingOrWrong) {
+  DomainSettings s = settings("lists.example.org");
+  auto recs = expected_records(s);
+  const std::string key = "_autodiscover._tcp.lists.example.org. SRV";
+  auto verdict_of = [&](dns::Resolver& z) {
+    for (const auto& r : check_records(z, recs, s.hostname)) {
+      if (r.expected.name + " " + r.expected.type == key) return r;
+    }
+    ADD_FAILURE() << "no " << key;
+    return CheckResult();
+  };
+  auto missing = verdict_of(*zone(recs, "", {key}));
+  EXPECT_EQ(missing.verdict, Verdict::kMissing);
+  EXPECT_EQ(missing.expected.value, "0 1 443 mail.example.org.");
+  // Published on another port: wrong, naming what is expected.
+  auto other = recs;
+  for (auto& r : other) {
+    if (r.name + " " + r.type == key) r.value = "0 1 8443 mail.example.org.";
+  }
+  auto wrong = verdict_of(*zone(other, ""));
+  EXPECT_EQ(wrong.verdict, Verdict::kWrong);
+  EXPECT_EQ(wrong.published, std::vector<std::string>{"0 1 8443 mail.example.org."});
+  EXPECT_EQ(wrong.why, "port and target should be 443 mail.example.org");
 }
 
 TEST_F(DnsRecordsCheck, AliasesAsAddresses) {
