@@ -15,6 +15,8 @@ server answered (one reply line per line of output), so the bats file asserts on
   smtp-clients.py hold PORT N                  N connections held open, then one more
   smtp-clients.py hold-session PORT DIR        a session held across a reload (see bats)
   smtp-clients.py idle PORT DIR                EHLO, then waits for what the server says
+  smtp-clients.py mid-data PORT DIR            half a message body, DIR/mid, waits for DIR/go,
+                                               the rest; then a new MAIL (a drain's answer)
 """
 import email.message
 import os
@@ -251,6 +253,25 @@ def cmd_idle(port, d):
     print("\n".join(out))
 
 
+def cmd_mid_data(port, d):
+    s = connect(port, timeout=30)
+    f = s.makefile("rb")
+    out = read_reply(f)
+    for c in (b"EHLO draining.client.test", b"MAIL FROM:<x@remote.test>",
+              b"RCPT TO:<ann@example.org>", b"DATA"):
+        s.sendall(c + b"\r\n")
+        out += read_reply(f)
+    s.sendall(b"Subject: finished while draining\r\n\r\nfirst half\r\n")
+    open(os.path.join(d, "mid"), "w").close()
+    wait_for(os.path.join(d, "go"))
+    s.sendall(b"second half\r\n.\r\n")
+    out += read_reply(f)
+    # A draining server takes no new transaction on this session.
+    s.sendall(b"MAIL FROM:<x@remote.test>\r\n")
+    out += read_reply(f)
+    print("\n".join(out))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     port = int(args[0])
@@ -267,6 +288,7 @@ def main():
         "hold": cmd_hold,
         "hold-session": cmd_hold_session,
         "idle": cmd_idle,
+        "mid-data": cmd_mid_data,
     }[cmd]
     try:
         fn(port, *args[1:])

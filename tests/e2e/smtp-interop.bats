@@ -522,3 +522,28 @@ for i in range(1500):
   SERVER_PID=
   grep -q 'event=stopped' server.log
 }
+
+@test "smtp-interop: SIGTERM lets a message in DATA finish, then closes; new connections are refused" {
+  start_server
+  rm -f mid go
+  py mid-data "$MX" "$BATS_TEST_TMPDIR" > mid.out 2>&1 &
+  client=$!
+  for _ in $(seq 100); do [ -e mid ] && break; sleep 0.05; done
+  [ -e mid ]
+  kill -TERM "$SERVER_PID"
+  # The listener is closed at once: nobody new gets in.
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$MX") 2>/dev/null || break; sleep 0.1; done
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$MX") 2>/dev/null
+  # The session in DATA is still served: its message is queued.
+  touch go
+  wait "$client"
+  cat mid.out
+  grep -q '^250 2.0.0 ok: queued as' mid.out
+  grep -Eq '^(421 4.3.2|<closed>)' mid.out
+  rc=0
+  wait "$SERVER_PID" || rc=$?
+  [ "$rc" -eq 0 ]
+  SERVER_PID=
+  run queue-ctl "${STORE[@]}" list
+  assert_output_contains "x@remote.test"
+}
