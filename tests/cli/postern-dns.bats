@@ -88,6 +88,17 @@ keygen_value() { sed 's/^[^"]*//' "$1" | grep -o '"[^"]*"' | tr -d '"\n'; }
   ! grep -q PRIVATE <<<"$output"
 }
 
+@test "postern dns records (the supervisor's spelling) prints the same as postern-dns records" {
+  run --separate-stderr postern-dns records -c postern.yaml --domain example.org
+  assert_status 0
+  want=$output
+  run --separate-stderr postern dns records -c postern.yaml --domain example.org
+  assert_status 0
+  [ "$output" = "$want" ]
+  run postern dns check
+  assert_status 64
+}
+
 @test "postern-dns records --json: an array of name/type/value/purpose, and the policy" {
   run --separate-stderr postern-dns records -c postern.yaml --domain example.org --json --set mta_sts.mode=enforce
   assert_status 0
