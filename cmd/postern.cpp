@@ -54,6 +54,7 @@ sup::Settings to_settings(const config::Config& c, const std::vector<std::string
   s.data_dir = c.get_string("server.data_dir");
   s.control_socket = c.get_string("server.control_socket");
   s.stop_timeout = c.get_duration("server.stop_timeout");
+  s.log_file = c.get_string("server.log_file");
   s.log_format = base::log_options().format;
   for (const config::Config& l : c.get_maps("listeners")) {
     s.listeners.push_back({l.get_string("name"), l.get_string("address"), l.get_string("mode")});

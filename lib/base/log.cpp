@@ -54,6 +54,7 @@ void append_logfmt_value(std::string& out, std::string_view v) {
 
 Status open_log(LogState& s) {
   if (s.options.file.empty()) {
+    if (s.fd != STDERR_FILENO) ::close(s.fd);
     s.fd = STDERR_FILENO;
     return {};
   }
@@ -105,10 +106,26 @@ void log_configure(LogOptions options) {
 
 const LogOptions& log_options() { return state().options; }
 
+Status log_to_file(const std::string& path) {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  std::string previous = std::move(s.options.file);
+  s.options.file = path;
+  Status st = open_log(s);
+  if (!st) s.options.file = std::move(previous);
+  return st;
+}
+
 Status log_reopen() {
   auto& s = state();
   std::lock_guard lock(s.mu);
   return open_log(s);
+}
+
+int log_fd() {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  return s.fd;
 }
 
 std::string format_log_line(const LogOptions& o, std::string_view ts, LogLevel level,

@@ -37,8 +37,14 @@ using LogField = std::pair<std::string_view, std::string_view>;
 
 void log_configure(LogOptions options);
 const LogOptions& log_options();
-// Reopens the log file (after rotation); no-op on stderr.
+// Sends the log to the file `path` (appended to; created with mode 0640), or back to
+// stderr when `path` is empty. When the file cannot be opened the log stays where it was.
+Status log_to_file(const std::string& path);
+// Reopens the log file (after rotation: logrotate moved it away, the next line goes to a
+// new file at the same path); no-op on stderr. The descriptor changes: see log_fd().
 Status log_reopen();
+// Where log lines go now: STDERR_FILENO, or the open log file.
+int log_fd();
 
 void log_event(LogLevel level, std::string_view event, std::initializer_list<LogField> fields);
 inline void log_debug(std::string_view e, std::initializer_list<LogField> f = {}) {

@@ -38,6 +38,13 @@ const std::array kSchema = {
             .default_value = "30s",
             .doc = "On SIGTERM, how long the supervisor gives each service to stop (smtp-listen "
                    "first, then queue-run) before it kills it."},
+    KeySpec{.path = "server.log_file",
+            .type = Type::kPath,
+            .default_value = "",
+            .doc = "File to which postern run appends every log line, its own and each "
+                   "service's (created with mode 0640). SIGUSR1 reopens it after logrotate has "
+                   "moved it; SIGHUP switches to a changed path.",
+            .default_doc = "none: standard error (the journal under systemd)"},
     KeySpec{.path = "log.format",
             .type = Type::kEnum,
             .default_value = "logfmt",

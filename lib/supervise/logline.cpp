@@ -161,6 +161,13 @@ void LineSplitter::finish(const Emit& emit) {
 
 LogSink::LogSink(int fd, size_t max_bytes, Note note)
     : fd_(fd), max_bytes_(max_bytes), note_(std::move(note)), kind_(0) {
+  set_fd(fd);
+}
+
+void LogSink::set_fd(int fd) {
+  fd_ = fd;
+  kind_ = 0;
+  broken_ = false;
   struct stat st {};
   if (::fstat(fd, &st) == 0) {
     if (S_ISFIFO(st.st_mode)) kind_ = 1;

@@ -63,6 +63,8 @@ class LogSink {
   explicit LogSink(int fd, size_t max_bytes = 1 << 20, Note note = {});
 
   void push(std::string line);
+  // Writes to `fd` from now on (the log file was reopened); lines waiting go there too.
+  void set_fd(int fd);
   // Writes what it can now; true when nothing is left waiting.
   bool flush();
   // Writes everything, waiting as needed (at most `timeout_ms` in all; for shutdown).

@@ -42,6 +42,9 @@ struct Settings {
   std::string control_socket;     // server.control_socket
   std::chrono::seconds stop_timeout{30};
   base::LogFormat log_format = base::LogFormat::kLogfmt;
+  // server.log_file: where every line goes (the supervisor's and each service's), appended
+  // to and reopened on SIGUSR1; "" = stderr.
+  std::string log_file;
   std::vector<ListenerSpec> listeners;
 };
 

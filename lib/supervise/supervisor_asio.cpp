@@ -180,6 +180,8 @@ class Supervisor {
   }
   void push(std::string line);
   void arm_flush();
+  base::Status open_log_file(const std::string& path);
+  void reopen_log();
 
   base::Status start();
   void cleanup_sockets();
@@ -231,6 +233,31 @@ void Supervisor::arm_flush() {
     flush_armed_ = false;
     if (!sink_.flush()) arm_flush();
   });
+}
+
+// server.log_file: every line from now on goes to `path` ("" = stderr), the services'
+// forwarded lines included (they keep writing to their pipes).
+base::Status Supervisor::open_log_file(const std::string& path) {
+  (void)sink_.flush();  // what was logged before goes where it was meant to
+  if (auto st = base::log_to_file(path); !st) return st;
+  sink_.set_fd(base::log_fd());
+  return {};
+}
+
+// SIGUSR1: logrotate has moved the file away (or will copy and truncate it); the next
+// line goes to a new file at the same path. If that cannot be opened, the log stays in
+// the old one, which says why.
+void Supervisor::reopen_log() {
+  (void)sink_.flush();
+  auto st = base::log_reopen();
+  sink_.set_fd(base::log_fd());
+  if (!st) {
+    log(base::LogLevel::kError, "reopen_failed",
+        {{"file", settings_.log_file}, {"error", st.error().message()}});
+    return;
+  }
+  log(base::LogLevel::kInfo, "reopen_logs",
+      {{"file", settings_.log_file.empty() ? "stderr" : settings_.log_file}});
 }
 
 base::Result<std::vector<std::string>> Supervisor::child_env(const Service& s,
@@ -461,6 +488,18 @@ void Supervisor::reload() {
          {"msg", "server.user, data_dir or control_socket changed; restart postern"}});
   }
   settings_.stop_timeout = next->stop_timeout;
+  if (next->log_file != settings_.log_file) {
+    std::string to = next->log_file.empty() ? "stderr" : next->log_file;
+    log(base::LogLevel::kInfo, "log_file", {{"to", to}});
+    if (auto st = open_log_file(next->log_file); !st) {
+      log(base::LogLevel::kError, "log_file_failed",
+          {{"to", to}, {"error", st.error().message()}, {"msg", "logging on here"}});
+    } else {
+      log(base::LogLevel::kInfo, "log_file",
+          {{"from", settings_.log_file.empty() ? "stderr" : settings_.log_file}});
+      settings_.log_file = next->log_file;
+    }
+  }
   signal_children(SIGHUP);
   log(base::LogLevel::kInfo, "reloaded", {{"signalled", std::to_string(services_.size())}});
 }
@@ -479,9 +518,8 @@ awaitable<void> Supervisor::watch_signals(asio::posix::stream_descriptor sd) {
           begin_stop();
           break;
         case base::ServiceEvent::kReopenLogs:
-          (void)base::log_reopen();
+          reopen_log();
           signal_children(SIGUSR1);
-          log(base::LogLevel::kInfo, "reopen_logs", {});
           break;
       }
     }
@@ -693,6 +731,11 @@ base::Status Supervisor::start() {
 base::Status Supervisor::run() {
   // Before anything else: signals wait for the loop instead of killing us.
   signals_ = std::make_unique<base::ServiceSignals>();
+  if (!settings_.log_file.empty()) {
+    if (auto st = open_log_file(settings_.log_file); !st) {
+      return base::Error::config("server.log_file: " + st.error().message());
+    }
+  }
   auto st = start();
   if (!st) {
     cleanup_sockets();

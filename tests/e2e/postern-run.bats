@@ -5,6 +5,7 @@
 # the messages land in the store. Then: a child killed with SIGKILL is restarted; SIGHUP
 # with a broken configuration keeps everything running and names file:line:col; SIGHUP
 # with a valid one reloads the children; a child exiting 78 is failed, not restarted;
+# server.log_file takes every line and is reopened on SIGUSR1 after logrotate's move;
 # SIGTERM stops everything and removes the sockets.
 #
 # The tests of this file run in order against one supervisor started in setup_file.
@@ -353,6 +354,83 @@ for _ in range(2):
   wait_for '! alive "$(cat "$D/failing.pid")"'
   rm -f "$D/failing.pid"
   wait "$py" || true
+}
+
+@test "postern run: server.log_file gets every line; SIGUSR1 reopens it after a move; SIGHUP moves it" {
+  L="$D/logfile"
+  mkdir -p "$L/data" "$L/logs"
+  account-ctl --store "sqlite:$L/data/store.db" domain add example.org >/dev/null
+  [ -n "$RUN_AS" ] && chown -R "$RUN_AS:" "$L/data"
+  read -r port < <(free_ports 1)
+  log_conf() {
+    cat > "$L/postern.yaml.new" <<YAML
+server:
+  hostname: mx.example.org
+  user: ${RUN_AS:-nobody}
+  data_dir: $L/data
+  log_file: $1
+log:
+  format: logfmt
+listeners:
+  - name: mx
+    address: 127.0.0.1:$port
+    mode: mx
+YAML
+    mv "$L/postern.yaml.new" "$L/postern.yaml"
+  }
+  log_conf logs/postern.log  # relative to the configuration's directory
+  F="$L/logs/postern.log"
+  postern run -c "$L/postern.yaml" >/dev/null 2>"$L/stderr" 3>&- &
+  echo $! > "$D/failing.pid"
+  wait_for 'grep -q "prog=postern event=ready services=2" "$F" 2>/dev/null' || { cat "$L/stderr"; false; }
+  # The supervisor's lines and its services' in the file, none on standard error.
+  grep -q "prog=postern event=listening listener=mx mode=mx address=127.0.0.1:$port" "$F"
+  grep -q 'prog=smtp-listen service=smtp-listen event=listening listener=mx' "$F"
+  grep -q 'prog=queue-run service=queue-run event=' "$F"
+  [ ! -s "$L/stderr" ] || { cat "$L/stderr"; false; }
+  [ "$(stat -c '%a %U' "$F")" = "640 $(id -un)" ]
+  # logrotate: the file is moved away, then SIGUSR1 makes a new one at the same path.
+  mv "$F" "$F.1"
+  kill -USR1 "$(cat "$D/failing.pid")"
+  wait_for 'grep -q "prog=postern event=reopen_logs file=$F" "$F" 2>/dev/null'
+  [ "$(stat -c %a "$F")" = 640 ]
+  # A new SMTP session, logged by smtp-listen: in the new file, not the moved one.
+  run timeout 30 swaks --server "127.0.0.1:$port" --timeout 10 --helo client.test --quit-after EHLO
+  assert_status 0
+  wait_for 'grep -q "prog=smtp-listen service=smtp-listen event=connect .*client=127.0.0.1 listener=mx" "$F"'
+  # (`run !`: a bare `! cmd` does not fail a bats test.)
+  run ! grep -q 'event=connect ' "$F.1"
+  run ! grep -q 'event=reopen_logs' "$F.1"
+  grep -q 'prog=postern event=ready services=2' "$F.1"
+  # SIGHUP with another log_file: the old file says where the log went, the new one
+  # goes on with the reload.
+  log_conf "$L/logs/other.log"
+  run postern reload --socket "$L/data/postern.sock"
+  assert_status 0
+  wait_for 'grep -q "prog=smtp-listen service=smtp-listen event=reloaded" "$L/logs/other.log" 2>/dev/null'
+  grep -q "prog=postern event=log_file to=$L/logs/other.log" "$F"
+  grep -q "prog=postern event=log_file from=$F" "$L/logs/other.log"
+  run ! grep -q 'event=reloaded' "$F"
+  [ ! -s "$L/stderr" ]
+  run postern stop --socket "$L/data/postern.sock"
+  assert_status 0
+  wait_for '! alive "$(cat "$D/failing.pid")"'
+  rm -f "$D/failing.pid"
+  grep -q 'prog=postern event=stopped' "$L/logs/other.log"
+}
+
+@test "postern run: a server.log_file that cannot be opened is a configuration error (78)" {
+  L="$D/nolog"
+  mkdir -p "$L"
+  cat > "$L/postern.yaml" <<YAML
+server:
+  user: ${RUN_AS:-nobody}
+  data_dir: $L
+  log_file: $L/missing-dir/postern.log
+YAML
+  run -78 postern run -c "$L/postern.yaml" 3>&-
+  assert_output_contains "server.log_file: open log $L/missing-dir/postern.log"
+  [ ! -e "$L/postern.sock" ]
 }
 
 @test "postern run: SIGTERM stops every child in order, removes the sockets, exits 0" {

@@ -520,6 +520,15 @@ TEST_F(ConfigTest, CrossKeyChecks) {
   EXPECT_EQ(c.warnings()[0].str(), p + ":2:8: store.url is ignored when store.engine is sqlite");
 }
 
+TEST_F(ConfigTest, LogFileIsAPathBesideTheConfiguration) {
+  // Unset: standard error. Relative: beside the file, like every path.
+  EXPECT_EQ(must_load(write("plain.yaml", "server:\n  hostname: a.example\n"))
+                .get_string("server.log_file"),
+            "");
+  Config c = must_load(write("log.yaml", "server:\n  log_file: log/postern.log\n"));
+  EXPECT_EQ(c.get_string("server.log_file"), dir_.path() + "/log/postern.log");
+}
+
 TEST_F(ConfigTest, ExampleFileLoads) {
   std::string path = std::string(POSTERN_SOURCE_DIR) + "/examples/postern.yaml";
   Config c = must_load(path);
@@ -535,7 +544,7 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* key :
        {"hostname:", "user:", "data_dir:", "control_socket:", "stop_timeout:", "format:",
-        "level:", "servers:", "timeout:", "engine:",
+        "log_file:", "level:", "servers:", "timeout:", "engine:",
         "path:", "url:", "max_message_size:", "max_recipients:", "auth_requires_tls:", "listeners:",
         "name:", "address:", "mode:", "include:", "max_connections:", "max_connections_per_ip:",
         "max_commands:", "max_errors:", "max_line:", "command_timeout:", "data_timeout:",
