@@ -30,7 +30,7 @@ DEPS_RUN := openssl swaks libnet-ssleay-perl
 DEPS_BENCH := python3 time bc python3-dkim python3-nacl python3-yaml opendkim opendkim-tools openssl util-linux g++ libyaml-cpp-dev \
 	dovecot-core postfix spamassassin spamc spamd rspamd redis-server
 
-.PHONY: all deps deps-build deps-run deps-bench build test run bench fuzz soak install clean
+.PHONY: all deps deps-build deps-run deps-bench build test run bench fuzz soak install install-user clean
 
 all: build
 
@@ -92,6 +92,31 @@ soak: build
 
 install: build
 	$(CMAKE) --install $(BUILD)
+	@$(MAKE) --no-print-directory install-user
+
+# The unprivileged user the services run as (server.user, default postern): a system user
+# and group, no login shell, home the state directory (useradd does not create it; we do,
+# mode 0750, owned by the user). Kept when it exists. Only on the machine itself: with
+# DESTDIR (a staged install, a package: its maintainer scripts make the user) or when not
+# root, it says so and does nothing.
+POSTERN_USER ?= postern
+STATE_DIR    ?= /var/lib/postern
+install-user:
+	@if [ -n "$(DESTDIR)" ]; then \
+		echo "install: DESTDIR is set: not creating the user $(POSTERN_USER) nor $(STATE_DIR) (create them where the files end up)"; \
+	elif [ "$$(id -u)" -ne 0 ]; then \
+		echo "install: not root: not creating the user $(POSTERN_USER) nor $(STATE_DIR) (as root: make install-user)"; \
+	else \
+		if getent passwd $(POSTERN_USER) >/dev/null; then \
+			echo "install: the user $(POSTERN_USER) exists"; \
+		else \
+			echo "install: creating the system user $(POSTERN_USER) (server.user): no login shell, home $(STATE_DIR)"; \
+			useradd --system --user-group --no-create-home --home-dir $(STATE_DIR) \
+				--shell /usr/sbin/nologin $(POSTERN_USER) || exit 1; \
+		fi; \
+		install -d -m 0750 -o $(POSTERN_USER) -g "$$(id -gn $(POSTERN_USER))" $(STATE_DIR) || exit 1; \
+		echo "install: $(STATE_DIR) belongs to $(POSTERN_USER), mode 0750"; \
+	fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

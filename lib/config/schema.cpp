@@ -23,7 +23,8 @@ const std::array kSchema = {
     KeySpec{.path = "server.user",
             .type = Type::kString,
             .default_value = "postern",
-            .doc = "Unprivileged user the supervisor runs the services as."},
+            .doc = "Unprivileged user the supervisor runs the services as. make install (as "
+                   "root) creates postern, a system user without a login shell."},
     KeySpec{.path = "server.data_dir",
             .type = Type::kPath,
             .default_value = "/var/lib/postern",
