@@ -28,7 +28,7 @@ seal() {
   assert_output_contains "ARC-Authentication-Results: i=1; mx.example.org;"
   assert_output_contains "spf=pass smtp.mailfrom=a@example.com;"
   assert_output_contains "arc=none"
-  ! grep -q "spf=fail" <(seal rsa2048 mx.example.org in.eml | sed -n '/^ARC-Auth/,/^[A-Z]/p' | head -5)
+  ! grep -q "spf=fail" <(seal rsa2048 mx.example.org in.eml | sed -n '/^ARC-Auth/,/^[A-Z]/p' | head -5) || false
   # The message follows byte for byte.
   seal rsa2048 mx.example.org in.eml > out.eml
   cmp <(tail -n "$(wc -l < in.eml)" out.eml) in.eml

@@ -30,7 +30,7 @@ setup() {
   # Everything after the signature is the input, byte for byte.
   n=$(wc -c < "$D/plain.eml")
   cmp <(tail -c "$n" lf.eml) "$D/plain.eml"
-  ! grep -q $'\r' lf.eml
+  ! grep -q $'\r' lf.eml || false
   dkim-sign -d example.org -s ed -k "$D/ed.private" "$D/crlf.eml" > crlf.eml
   head -n1 crlf.eml | grep -q $'\r$'
   run quiet dkim-verify --resolver "$ZONE" --results-only lf.eml crlf.eml
@@ -42,7 +42,7 @@ setup() {
   assert_status 0
   awk '{ if (length($0) > 78) exit 1 }' <<<"$output"
   tail -n +2 <<<"$output" | grep -q '^ b='
-  ! grep -q '^From:' <<<"$output"
+  ! grep -q '^From:' <<<"$output" || false
 }
 
 @test "dkim-sign: --headers, --canon, --expire, --timestamp, --identity, --body-length" {

@@ -117,8 +117,8 @@ as_nobody() { (cd / && runuser -u nobody -- "$BIN/postern-sendmail" "$@"); }
     assert_output_contains "\"address\":\"$r\""
   done
   raw "$id" > q.eml
-  ! grep -qi '^Bcc:' q.eml
-  ! grep -q 'secret@example.net' q.eml
+  ! grep -qi '^Bcc:' q.eml || false
+  ! grep -q 'secret@example.net' q.eml || false
   grep -q '^To: Ann <ann@example.org>' q.eml
   # Without -t and without arguments there is nobody to send to.
   run postern-sendmail < m.txt
@@ -133,7 +133,7 @@ as_nobody() { (cd / && runuser -u nobody -- "$BIN/postern-sendmail" "$@"); }
   id=$(ids)
   raw "$id" > first.eml
   grep -q $'^before\r$' first.eml
-  ! grep -q 'after' first.eml
+  ! grep -q 'after' first.eml || false
   queue-ctl -c postern.yaml drop "$id"
   run postern-sendmail -i ann@example.org < m.txt
   assert_status 0

@@ -153,7 +153,7 @@ smuggle() {
     raw "$id" > q.eml
     grep -q 'Subject: smuggled' q.eml          # the smuggled text is content
     [ "$(grep -c $'[^\r]$' q.eml)" -eq 0 ]     # no bare LF left
-    ! grep -q $'^\\.\r$' q.eml                  # no line a next hop could end on
+    ! grep -q $'^\\.\r$' q.eml || false  # no line a next hop could end on
   done
   [ "$(queue-ctl "${STORE[@]}" list --json | grep -c .)" -eq 3 ]
 }

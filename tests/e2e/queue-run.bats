@@ -51,7 +51,7 @@ setup_file() {
     printf 'far IN MX 10 mx.far\nmx.far IN A 127.0.0.50\n'
     printf 'outside IN MX 10 mx.outside\nmx.outside IN A 127.0.0.51\n'
     printf 'down IN MX 10 mx.down\nmx.down IN A 127.0.0.59\n'
-    # One MX host with two addresses, the first down (NSD answers in zone order).
+    # One MX host with two addresses, one of them down (the resolver's order varies).
     printf 'multi IN MX 10 mx.multi\nmx.multi IN A 127.0.0.59\nmx.multi IN A 127.0.0.50\n'
     # Two MX hosts, the preferred one down.
     printf 'backup IN MX 10 mx.down\nbackup IN MX 20 mx.far\n'
@@ -219,17 +219,32 @@ session() {
 
 @test "queue-run: an address that is down, then the next address; a preferred MX that is down, then the next MX" {
   start_sink
-  msg multi1 "two addresses" ann@example.org x@multi.test | queue-ctl "${STORE[@]}" add -f ann@example.org x@multi.test >/dev/null
   msg backup1 "two hosts" ann@example.org y@backup.test | queue-ctl "${STORE[@]}" add -f ann@example.org y@backup.test >/dev/null
   qrun
   assert_status 0
-  summary_has attempts=2 delivered=2 deferred=0
-  grep 'event=connect_failed' qr.log | grep -q 'relay=mx.multi.test\[127.0.0.59\]'
-  grep 'event=delivered' qr.log | grep 'to=x@multi.test' | grep -q 'relay=mx.multi.test'
+  summary_has attempts=1 delivered=1 deferred=0
   grep 'event=connect_failed' qr.log | grep -q 'relay=mx.down.test\[127.0.0.59\]'
   grep 'event=delivered' qr.log | grep 'to=y@backup.test' | grep -q 'relay=mx.far.test'
-  grep -qx 'x@multi.test' sink/*.env
   grep -qx 'y@backup.test' sink/*.env
+  # The resolver hands out mx.multi.test's two addresses in varying order: every message
+  # is delivered at the first try, and (within 12 tries, all but surely) one of them got
+  # there after the address that is down refused it.
+  local i failed_over=0
+  for i in $(seq 12); do
+    msg "multi$i" "two addresses" ann@example.org x@multi.test |
+      queue-ctl "${STORE[@]}" add -f ann@example.org x@multi.test >/dev/null
+    : >qr.log
+    qrun
+    assert_status 0
+    summary_has attempts=1 delivered=1 deferred=0
+    grep 'event=delivered' qr.log | grep 'to=x@multi.test' | grep -q 'relay=mx.multi.test'
+    if grep 'event=connect_failed' qr.log | grep -q 'relay=mx.multi.test\[127.0.0.59\]'; then
+      failed_over=1
+      break
+    fi
+  done
+  [ "$failed_over" -eq 1 ]
+  [ "$(grep -lx 'x@multi.test' sink/*.env | wc -l)" -eq "$i" ]
 }
 
 @test "queue-run: one destination — recipients share transactions, connections are reused and limited" {
@@ -273,8 +288,8 @@ session() {
   grep "event=bounced queue_id=$loop " qr.log | grep -q 'reply="554 5.4.6'
   grep "event=bounced queue_id=$back " qr.log | grep -q 'reply="550 5.0.0 returned to the sender by the postmaster'
   # Neither the loop nor the returned one reached the destination; the DSN to carol did.
-  ! grep -qx 'dave@far.test' sink/*.env
-  ! grep -qx 'erin@far.test' sink/*.env
+  ! grep -qx 'dave@far.test' sink/*.env || false
+  ! grep -qx 'erin@far.test' sink/*.env || false
   dsn=$(grep -lx 'carol@far.test' sink/*.env)
   dsn=${dsn%.env}.eml
   grep -q '^Content-Type: multipart/report; report-type=delivery-status' "$dsn"
@@ -324,8 +339,8 @@ session() {
   grep -qi '^Content-Type: \(text/rfc822-headers\|message/rfc822\)' "$dsn"
   grep -q '^Message-ID: <bounce1@e2e.test>' "$dsn"
   grep -q '^Subject: will bounce' "$dsn"
-  ! grep -q 'never1@e2e.test' "$dsn"
-  ! grep -q 'bounce0@e2e.test' "$dsn"
+  ! grep -q 'never1@e2e.test' "$dsn" || false
+  ! grep -q 'bounce0@e2e.test' "$dsn" || false
   # Nothing for bob (NOTIFY=NEVER), nothing queued for the null sender.
   export_eml bob@example.org bob
   [ -z "$(find bob -name '*.eml' 2>/dev/null)" ]
@@ -347,7 +362,7 @@ session() {
     qrun
     assert_status 0
   done
-  ! queue-ctl "${STORE[@]}" list --json | grep -q 'x@down.test'
+  ! queue-ctl "${STORE[@]}" list --json | grep -q 'x@down.test' || false
   [ "$(grep -c 'event=bounced' qr.log)" -eq 1 ]
   grep 'event=bounced' qr.log | grep 'to=x@down.test' | grep -q '4\.4\.7'
   [ "$(grep -c 'event=dsn .*kind=delay' qr.log)" -eq 1 ]
@@ -498,9 +513,9 @@ smuggle() {
   [ "$(pf_count)" -eq "$accepted" ]
   # No second message: every delivered one is dave's and from x@remote.test; Postfix
   # never saw a transaction for victim or from evil.
-  ! grep -q 'victim@far.test' <(grep -h '^Delivered-To:\|^X-Original-To:' "$PF_DIR"/mail/box/new/*)
-  ! grep -q '^Return-Path: <evil@remote.test>' "$PF_DIR"/mail/box/new/*
-  ! grep -q 'from=<evil@remote.test>\|to=<victim@far.test>' "$PF_DIR/postfix.log"
+  ! grep -q 'victim@far.test' <(grep -h '^Delivered-To:\|^X-Original-To:' "$PF_DIR"/mail/box/new/*) || false
+  ! grep -q '^Return-Path: <evil@remote.test>' "$PF_DIR"/mail/box/new/* || false
+  ! grep -q 'from=<evil@remote.test>\|to=<victim@far.test>' "$PF_DIR/postfix.log" || false
   [ "$(grep -c 'to=<dave@far.test>.*status=sent' "$PF_DIR/postfix.log")" -eq "$accepted" ]
   # Each arrived with its own Message-ID, once, and the smuggled text inside it.
   [ "$(grep -h '^Message-ID: <smuggle-' "$PF_DIR"/mail/box/new/* | sort -u | wc -l)" -eq "$accepted" ]
@@ -586,7 +601,7 @@ PY
     [ "$output" = "pass fwd.postern.test" ] || { echo "dkimpy: $output $stderr"; false; }
   done
   export_eml joe@fwd.postern.test joe
-  ! grep -q '^DKIM-Signature:' joe/*/*.eml
+  ! grep -q '^DKIM-Signature:' joe/*/*.eml || false
 }
 
 @test "queue-run: smart host over implicit TLS with AUTH (another smtp-listen's submissions)" {
