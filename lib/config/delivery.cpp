@@ -49,11 +49,6 @@ base::Result<smtp::delivery::Settings> delivery_settings(const Config& cfg) {
   s.mta_sts = cfg.get_bool("delivery.mta_sts");
   s.dane = cfg.get_bool("delivery.dane");
   s.tls_ca_file = cfg.get_string("delivery.tls_ca_file");
-  int64_t port = cfg.get_int("delivery.mx_port");
-  if (port <= 0 || port > 65535) {
-    return base::Error::config(cfg.origin("delivery.mx_port") + ": delivery.mx_port: not a port");
-  }
-  s.mx_port = static_cast<uint16_t>(port);
   s.resolver = resolver_options(cfg);
   s.metrics_address = cfg.get_string("delivery.metrics");
   for (const Config& t : cfg.get_maps("delivery.transports")) {

@@ -374,10 +374,6 @@ const std::array kSchema = {
             .doc = "Extra trusted CA certificates (PEM) for verified outbound TLS and MTA-STS "
                    "fetches.",
             .default_doc = "the system's trust store only"},
-    KeySpec{.path = "delivery.mx_port",
-            .type = Type::kInt,
-            .default_value = "25",
-            .doc = "The port MX hosts are reached on; 25 (RFC 5321) except in test rigs."},
     KeySpec{.path = "delivery.metrics",
             .type = Type::kString,
             .default_value = "",

@@ -69,7 +69,6 @@ struct Settings {
   bool dane = true;
   std::string tls_ca_file;  // extra trust anchors (PKIX: MTA-STS, verify transports)
   std::chrono::seconds connect_timeout{30}, command_timeout{300}, data_timeout{600};
-  uint16_t mx_port = 25;    // the port of MX hosts (RFC 5321); only tests change it
   dns::ResolverOptions resolver;
   std::vector<DkimKey> dkim;
   Srs srs;

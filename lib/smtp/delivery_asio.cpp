@@ -451,7 +451,7 @@ awaitable<std::vector<q::Queue::Outcome>> Runner::Impl::deliver_remote(
       return p;
     }
     std::string domain = route.kind == routing::Route::kMx ? route.domain : route.host;
-    uint16_t port = route.kind == routing::Route::kMx ? s->mx_port : route.port;
+    uint16_t port = route.kind == routing::Route::kMx ? 25 : route.port;  // RFC 5321 5.1
     auto task = resolve_mx(*r, domain);
     MxResult mx = dns::run(*r, task);
     switch (mx.kind) {

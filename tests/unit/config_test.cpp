@@ -555,7 +555,7 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "addresses:", "certificate:", "key:", "local_trusted_users:", "local_senders:",
         "delivery:", "retry:", "max_lifetime:", "delay_warning:", "max_per_destination:",
         "batch:", "lease:", "poll:", "connection_idle:", "connect_timeout:", "mta_sts:", "dane:",
-        "tls_ca_file:", "mx_port:", "transports:", "via:", "tls:", "auth_user:",
+        "tls_ca_file:", "transports:", "via:", "tls:", "auth_user:",
         "auth_password:", "dkim:", "selector:", "srs:", "secrets:", "max_age:", "tls_rpt:",
         "enabled:", "organization:", "contact:", "from:", "policy:", "report_address:",
         "spam:", "add_header:", "junk:", "reject:", "rules:", "protected_domains:",
