@@ -86,5 +86,7 @@ const KeySpec* find_spec(std::string_view path);
 // "one of a, b, c", "a duration like 30s, 5m, 4h or 5d", ...
 std::string type_description(const KeySpec& spec);
 std::string type_name(Type type, Type item);
+// Text for an scdoc page: *, _ and \ escaped.
+std::string scdoc_escape(std::string_view s);
 
 }  // namespace postern::config::internal

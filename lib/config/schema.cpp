@@ -686,6 +686,8 @@ std::string join_values(std::string_view values, std::string_view sep) {
   return out;
 }
 
+}  // namespace
+
 // scdoc treats * and _ as formatting and \ as an escape.
 std::string scdoc_escape(std::string_view s) {
   std::string out;
@@ -695,8 +697,6 @@ std::string scdoc_escape(std::string_view s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::span<const KeySpec> schema() { return kSchema; }
 

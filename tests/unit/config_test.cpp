@@ -16,6 +16,7 @@
 #include "base/cli.h"
 #include "base/fd.h"
 #include "base/log.h"
+#include "config/internal.h"
 #include "config/spam.h"
 
 namespace postern::config {
@@ -564,6 +565,14 @@ TEST_F(ConfigTest, ExampleFileLoads) {
         "max_body_chars:", "pyzor:", "min_count:", "greylist:", "delay:", "retry_window:", "expire:", "auto_allow:"}) {
     EXPECT_CONTAINS(text, (key));
   }
+  // And from the schema itself: a new key must come with its line in the example (set
+  // or commented), under its own name.
+  for (const internal::KeySpec& spec : internal::schema()) {
+    std::string_view path = spec.path;
+    std::string leaf(path.substr(path.rfind('.') == std::string_view::npos ? 0 : path.rfind('.') + 1));
+    if (leaf.ends_with("[]")) leaf.resize(leaf.size() - 2);
+    EXPECT_CONTAINS(text, (leaf + ":")) << spec.path;
+  }
 }
 
 TEST_F(ConfigTest, EffectiveYamlRoundTrips) {
@@ -621,6 +630,10 @@ TEST_F(ConfigTest, ScdocMentionsEveryKey) {
         "listeners", "listeners[].name", "listeners[].address", "listeners[].mode", "include",
         "mta\\_sts.mode", "mta\\_sts.max\\_age", "dmarc.policy", "dmarc.report\\_address"}) {
     EXPECT_CONTAINS(doc, (std::string("*") + key + "*")) << key;
+  }
+  // Every key of the schema has its entry, with its type.
+  for (const internal::KeySpec& spec : internal::schema()) {
+    EXPECT_CONTAINS(doc, ("*" + internal::scdoc_escape(spec.path) + "* (")) << spec.path;
   }
   EXPECT_CONTAINS(doc, ("text, logfmt, json"));
   EXPECT_CONTAINS(doc, ("Default: *5s*"));
