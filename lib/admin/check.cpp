@@ -165,6 +165,7 @@ struct Checker {
     struct File {
       std::string where, path, what;
       bool secret;
+      bool read_check = true;  // false: postern run gives it to the user (the store)
     };
     std::vector<File> files;
     auto add = [&](const char* key, bool secret) {
@@ -181,6 +182,10 @@ struct Checker {
     }
     if (!cfg.file().empty()) files.push_back({cfg.file(), cfg.file(), "the configuration", false});
     for (const std::string& f : cfg.included_files()) files.push_back({f, f, "the included file", false});
+    if (cfg.get_string("store.engine") == "sqlite") {
+      // Mail and password verifiers: like a key, for the services' user and group only.
+      files.push_back({cfg.origin("store.path"), cfg.get_string("store.path"), "the store", true, false});
+    }
     for (const File& f : files) {
       struct stat st {};
       if (stat(f.path.c_str(), &st) != 0) continue;  // reported by the steps before
@@ -195,7 +200,7 @@ struct Checker {
     if (!u) return;
     for (const File& f : files) {
       struct stat st {};
-      if (stat(f.path.c_str(), &st) != 0) continue;
+      if (!f.read_check || stat(f.path.c_str(), &st) != 0) continue;
       if (!readable_by(f.path, *u)) {
         error(f.where, f.what + " " + f.path + " cannot be read by server.user " + u->name +
                            ", whom the services run as (chown or chgrp it, or move it)");

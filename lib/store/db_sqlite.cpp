@@ -252,6 +252,13 @@ base::Result<std::unique_ptr<Db>> open_sqlite(const std::string& path, const DbO
   if (!options.create && access(path.c_str(), F_OK) != 0) {
     return base::Error::unavailable("no SQLite store at " + path);
   }
+  if (options.create && options.vfs.empty()) {
+    // The store holds every account's mail index and password verifiers: a new one is
+    // made 0640, not the umask's 0644 SQLite would use (its -wal and -shm files follow
+    // the database's mode). Losing a race to another creator is fine.
+    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
+    if (fd >= 0) ::close(fd);
+  }
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (options.create) flags |= SQLITE_OPEN_CREATE;

@@ -129,6 +129,14 @@ TEST_F(AdminCheck, LooseModes) {
   EXPECT_NE(all(f).find(path + ": error: the configuration " + path + " may be written by anyone"),
             std::string::npos)
       << all(f);
+  // A new store is made 0640; one opened up to everyone is named like a key.
+  struct stat st {};
+  ASSERT_EQ(stat(p("store.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(all(check_config(path, {}, {})).find("the store"), std::string::npos);
+  chmod(p("store.db").c_str(), 0644);
+  f = check_config(path, {}, {});
+  EXPECT_NE(all(f).find("warning: the store " + p("store.db") + " may be read by anyone"), std::string::npos) << all(f);
   // Off: nothing about modes.
   EXPECT_TRUE(check_config(path, {}, {.permissions = false}).empty());
 }
