@@ -547,3 +547,26 @@ for i in range(1500):
   run queue-ctl "${STORE[@]}" list
   assert_output_contains "x@remote.test"
 }
+
+@test "smtp-interop: SIGHUP takes a renewed certificate for STARTTLS and implicit TLS" {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=renewed.example.org \
+    -keyout new-key.pem -out new-cert.pem 2>/dev/null
+  start_server
+  subject() {  # subject PORT [starttls]: the CN the server presents
+    timeout 20 openssl s_client -connect "127.0.0.1:$1" ${2:+-starttls smtp} </dev/null 2>/dev/null |
+      openssl x509 -noout -subject 2>/dev/null
+  }
+  [[ "$(subject "$MX" starttls)" == *"CN = mx.example.org"* ]]
+  [[ "$(subject "$SUBS")" == *"CN = mx.example.org"* ]]
+  # The renewed pair (acme-renew's job): the configuration names the new files.
+  sed -i "s|$BATS_FILE_TMPDIR/cert.pem|$BATS_TEST_TMPDIR/new-cert.pem|; s|$BATS_FILE_TMPDIR/key.pem|$BATS_TEST_TMPDIR/new-key.pem|" postern.yaml
+  grep -q new-cert.pem postern.yaml
+  kill -HUP "$SERVER_PID"
+  for _ in $(seq 100); do grep -q 'event=reloaded' server.log && break; sleep 0.05; done
+  grep -q 'event=reloaded' server.log
+  [[ "$(subject "$MX" starttls)" == *"CN = renewed.example.org"* ]]
+  [[ "$(subject "$SUBS")" == *"CN = renewed.example.org"* ]]
+  # Mail still flows over the new certificate.
+  run timeout 30 swaks --server "127.0.0.1:$MX" --timeout 10 --tls --from x@remote.test --to ann@example.org
+  assert_output_contains "queued as"
+}
