@@ -72,13 +72,9 @@ base::Result<smtp::delivery::Settings> delivery_settings(const Config& cfg) {
     key.key_pem = std::move(*pem);
     s.dkim.push_back(std::move(key));
   }
-  s.srs.domain = cfg.get_string("delivery.srs.domain");
-  s.srs.secrets = cfg.get_list("delivery.srs.secrets");
-  s.srs.max_age_days = static_cast<int>(cfg.get_duration("delivery.srs.max_age").count() / 86400);
-  if (!s.srs.domain.empty() && s.srs.secrets.empty()) {
-    return base::Error::config(cfg.origin("delivery.srs.domain") +
-                               ": delivery.srs.domain needs at least one of delivery.srs.secrets");
-  }
+  auto srs = srs_options(cfg);
+  if (!srs) return srs.error();
+  s.srs = std::move(*srs);
   s.tls_rpt.enabled = cfg.get_bool("delivery.tls_rpt.enabled");
   s.tls_rpt.organization = cfg.get_string("delivery.tls_rpt.organization");
   if (s.tls_rpt.organization.empty()) s.tls_rpt.organization = s.hostname;
@@ -95,6 +91,18 @@ base::Result<smtp::delivery::Settings> delivery_settings(const Config& cfg) {
     s.spam = std::make_shared<const spam::Settings>(std::move(*spam));
   }
   return s;
+}
+
+base::Result<mail::srs::Options> srs_options(const Config& cfg) {
+  mail::srs::Options o;
+  o.domain = cfg.get_string("delivery.srs.domain");
+  o.secrets = cfg.get_list("delivery.srs.secrets");
+  o.max_age_days = static_cast<int>(cfg.get_duration("delivery.srs.max_age").count() / 86400);
+  if (!o.domain.empty() && o.secrets.empty()) {
+    return base::Error::config(cfg.origin("delivery.srs.domain") +
+                               ": delivery.srs.domain needs at least one of delivery.srs.secrets");
+  }
+  return o;
 }
 
 }  // namespace postern::config

@@ -1,5 +1,6 @@
 #include "config/smtp.h"
 
+#include "config/delivery.h"
 #include "config/dns.h"
 #include "config/spam.h"
 #include "smtp/filter.h"
@@ -51,9 +52,9 @@ base::Result<smtp::Settings> smtp_settings(const Config& cfg) {
       static_cast<int>(cfg.get_int("smtp.messages_per_sender_per_minute"));
   s.auth_requires_tls = cfg.get_bool("smtp.auth_requires_tls");
   s.relay_domains = cfg.get_list("smtp.relay_domains");
-  s.srs.domain = cfg.get_string("delivery.srs.domain");
-  s.srs.secrets = cfg.get_list("delivery.srs.secrets");
-  s.srs.max_age_days = static_cast<int>(cfg.get_duration("delivery.srs.max_age").count() / 86400);
+  auto srs = srs_options(cfg);
+  if (!srs) return srs.error();
+  s.srs = std::move(*srs);
   s.bare_lf = cfg.get_string("smtp.bare_lf") == "reject" ? smtp::BareLf::kReject
                                                          : smtp::BareLf::kNormalize;
   const std::string& dmarc = cfg.get_string("smtp.dmarc");

@@ -23,6 +23,7 @@
 #include "base/result.h"
 #include "base/service.h"
 #include "dns/dns.h"
+#include "mail/srs.h"
 #include "smtp/routing.h"
 #include "store/store.h"
 
@@ -38,12 +39,6 @@ struct DkimKey {
   std::string domain;    // signs mail whose From: is in this domain (d=)
   std::string selector;  // s=
   std::string key_pem;   // the private key (PEM text)
-};
-
-struct Srs {
-  std::string domain;                // rewriting domain; "" = SRS off
-  std::vector<std::string> secrets;  // the first signs, all verify
-  int max_age_days = 21;
 };
 
 // SMTP TLS Reporting (RFC 8460): counting outcomes and sending the daily reports.
@@ -71,7 +66,7 @@ struct Settings {
   std::chrono::seconds connect_timeout{30}, command_timeout{300}, data_timeout{600};
   dns::ResolverOptions resolver;
   std::vector<DkimKey> dkim;
-  Srs srs;
+  mail::srs::Options srs;  // forwarded senders are rewritten into srs.domain ("" = off)
   std::string metrics_address;  // host:port of the Prometheus endpoint ("" none)
   TlsRpt tls_rpt;
   // The spam filter, when smtp-listen runs its spam-score stage: local recipients whose

@@ -697,8 +697,7 @@ q::NewMessage Runner::Impl::forward_copy(Worker& w, const Settings& s, const q::
                                         std::string& body) {
   std::string sender = m.envelope.sender;
   if (!s.srs.domain.empty() && !s.srs.secrets.empty() && !sender.empty()) {
-    mail::srs::Options so{.secrets = s.srs.secrets, .max_age_days = s.srs.max_age_days, .domain = s.srs.domain};
-    if (auto rewritten = mail::srs::forward(sender, so, now)) sender = *rewritten;
+    if (auto rewritten = mail::srs::forward(sender, s.srs, now)) sender = *rewritten;
   }
   body = data;
   if (seal) {
