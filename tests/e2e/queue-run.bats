@@ -354,7 +354,9 @@ session() {
     queue-ctl "${STORE[@]}" add -f ann@example.org x@down.test
   qrun
   assert_status 0
-  summary_has attempts=1 deferred=1 bounced=0
+  # (On a loaded machine a second may pass before this first attempt: then the delay
+  # DSN goes out, and is delivered locally, in the same pass — one more attempt.)
+  summary_has deferred=1 bounced=0
   grep 'event=connect_failed' qr.log | grep -q 'relay=mx.down.test\[127.0.0.59\]'
   for _ in $(seq 10); do
     queue-ctl "${STORE[@]}" list --json | grep -q 'x@down.test' || break
